@@ -1,0 +1,67 @@
+/**
+ * @module
+ * Change notifications: every commit that changes a mailbox NOTIFYs `mailboxId:modseq` pairs on one channel.
+ * On Postgres that reaches every instance (LISTEN/NOTIFY); on PGlite, listeners in this process. IMAP sessions
+ * subscribe and then read `mailbox_changes` from their last known MODSEQ.
+ */
+import type { SqlExecutor } from "./sql/executor.ts";
+
+/** The NOTIFY channel for mailbox changes. */
+export const CHANGES_CHANNEL = "silvermail_changes";
+
+/** A mailbox changed: everything up to `modseq` is committed. */
+export interface MailboxChanged {
+  mailboxId: number;
+  modseq: number;
+}
+
+/** One change log row. */
+export interface ChangeRow {
+  modseq: number;
+  uid: number;
+  kind: "append" | "flags" | "expunge";
+}
+
+/** Fans one LISTEN out to many in-process subscribers. */
+export class Changes {
+  readonly #db: SqlExecutor;
+  readonly #subscribers = new Set<(c: MailboxChanged) => void>();
+  #unlisten: Promise<() => Promise<void>> | undefined;
+
+  constructor(db: SqlExecutor) {
+    this.#db = db;
+  }
+
+  /** Calls `fn` for every committed mailbox change; returns a function that unsubscribes. */
+  async subscribe(fn: (c: MailboxChanged) => void): Promise<() => void> {
+    this.#subscribers.add(fn);
+    this.#unlisten ??= this.#db.listen(CHANGES_CHANNEL, (payload) => this.#dispatch(payload));
+    await this.#unlisten;
+    return () => this.#subscribers.delete(fn);
+  }
+
+  #dispatch(payload: string): void {
+    for (const part of payload.split(",")) {
+      const [m, s] = part.split(":");
+      const change = { mailboxId: Number(m), modseq: Number(s) };
+      if (!Number.isFinite(change.mailboxId) || !Number.isFinite(change.modseq)) continue;
+      for (const fn of this.#subscribers) fn(change);
+    }
+  }
+
+  /** Changes of a mailbox after `modseq`, oldest first. */
+  async since(mailboxId: number, modseq: number): Promise<ChangeRow[]> {
+    return await this.#db.query<ChangeRow & Record<string, unknown>>(
+      "SELECT modseq, uid, kind FROM mailbox_changes WHERE mailbox_id = $1 AND modseq > $2 ORDER BY modseq, uid",
+      [mailboxId, modseq],
+    );
+  }
+
+  /** Stops listening. */
+  async close(): Promise<void> {
+    this.#subscribers.clear();
+    const unlisten = this.#unlisten;
+    this.#unlisten = undefined;
+    if (unlisten) await (await unlisten)();
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * @module
+ * Versioned SQL migrations, applied at start-up in one transaction under a Postgres advisory lock, so several
+ * instances starting at once apply each migration exactly once.
+ */
+import type { SqlExecutor } from "./sql/executor.ts";
+import init from "./migrations/001_init.sql" with { type: "text" };
+
+/** A migration: applied once, in version order. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Every migration, oldest first. Append only: never edit one that has shipped. */
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: "init", sql: init },
+];
+
+/** Advisory lock key held while migrating ("silvermail" in ASCII, truncated to int8). */
+const MIGRATION_LOCK = 0x73696c7665726d;
+
+/** Applies the migrations not yet applied. Returns the versions applied by this call. */
+export async function migrate(db: SqlExecutor): Promise<number[]> {
+  return await db.transaction(async (tx) => {
+    await tx.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK]);
+    await tx.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version integer PRIMARY KEY,
+      name text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`);
+    const done = new Set(
+      (await tx.query<{ version: number }>("SELECT version FROM schema_migrations")).map((r) => r.version),
+    );
+    const applied: number[] = [];
+    for (const m of MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      await tx.exec(m.sql);
+      await tx.query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", [m.version, m.name]);
+      applied.push(m.version);
+    }
+    return applied;
+  });
+}

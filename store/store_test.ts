@@ -1,0 +1,244 @@
+import assert from "node:assert/strict";
+import { storeTest } from "../tests/harness.ts";
+import { migrate } from "./migrate.ts";
+import { ConflictError, InvalidInputError, NotFoundError, type ParsedContent, Store } from "./mod.ts";
+
+const PW = "correct horse battery";
+const parsed = (messageId: string | null = null): ParsedContent => ({
+  structure: { t: "text/plain" },
+  searchText: "",
+  messageId,
+});
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+storeTest("migrations are applied once, also when run again", async (_t, { store }) => {
+  assert.deepEqual(await migrate(store.db), []);
+  const rows = await store.db.query<{ version: number }>("SELECT version FROM schema_migrations");
+  assert.deepEqual(rows.map((r) => r.version), [1]);
+});
+
+storeTest("domains: add, refuse duplicates and bad names, list, delete", async (_t, { store }) => {
+  const d = await store.domains.add("Example.TEST");
+  assert.equal(d.name, "example.test");
+  await assert.rejects(store.domains.add("example.test"), ConflictError);
+  await assert.rejects(store.domains.add("not a domain"), InvalidInputError);
+  await assert.rejects(store.domains.add("localhost"), InvalidInputError);
+  await store.domains.add("b.test");
+  assert.deepEqual((await store.domains.list()).map((x) => x.name), ["b.test", "example.test"]);
+  await store.accounts.create("u@example.test", PW);
+  await assert.rejects(store.domains.remove("example.test"), /still has 1 account/);
+  await store.domains.remove("b.test");
+  await assert.rejects(store.domains.remove("b.test"), NotFoundError);
+});
+
+storeTest("accounts: create makes the six default mailboxes with special-use", async (_t, { store }) => {
+  await store.domains.add("example.test");
+  const a = await store.accounts.create("Alice@Example.test", PW);
+  assert.equal(a.address, "alice@example.test");
+  const boxes = await store.mailboxes.list(a.id);
+  assert.deepEqual(
+    boxes.map((b) => [b.name, b.specialUse]).sort(),
+    [["Archive", "\\Archive"], ["Drafts", "\\Drafts"], ["INBOX", null], ["Junk", "\\Junk"], ["Sent", "\\Sent"], [
+      "Trash",
+      "\\Trash",
+    ]],
+  );
+  for (const b of boxes) {
+    assert.equal(b.uidNext, 1);
+    assert.ok(b.uidValidity > 1_700_000_000);
+  }
+  assert.equal((await store.mailboxes.get(a.id, "inbox"))?.name, "INBOX");
+});
+
+storeTest("accounts: refuse invalid, duplicate, unknown domain and weak passwords", async (_t, { store }) => {
+  await store.domains.add("example.test");
+  await assert.rejects(store.accounts.create("no-at-sign", PW), InvalidInputError);
+  await assert.rejects(store.accounts.create("a@@example.test", PW), InvalidInputError);
+  await assert.rejects(store.accounts.create("bob@elsewhere.test", PW), /not a local domain/);
+  await assert.rejects(store.accounts.create("bob@example.test", ""), /empty/);
+  await assert.rejects(store.accounts.create("bob@example.test", "short"), /shorter/);
+  await assert.rejects(store.accounts.create("bob@example.test", "password123"), /common|shorter/);
+  await assert.rejects(store.accounts.create("bob@example.test", "aaaaaaaaaaaa"), /different characters/);
+  await store.accounts.create("bob@example.test", PW);
+  await assert.rejects(store.accounts.create("BOB@example.test", PW), ConflictError);
+});
+
+storeTest("accounts: authenticate checks the password and upgrades old hashes", async (_t, { store }) => {
+  await store.domains.add("example.test");
+  await store.accounts.create("carol@example.test", PW);
+  assert.equal((await store.accounts.authenticate("carol@example.test", PW))?.address, "carol@example.test");
+  assert.equal(await store.accounts.authenticate("carol@example.test", PW + "x"), undefined);
+  assert.equal(await store.accounts.authenticate("nobody@example.test", PW), undefined);
+  assert.equal(await store.accounts.authenticate("garbage", PW), undefined);
+  // A hash with weaker (older) parameters still verifies, and is replaced by one with the current parameters.
+  const { argon2id } = await import("hash-wasm");
+  const salt = new Uint8Array(16).fill(7);
+  const old = await argon2id({
+    password: PW,
+    salt,
+    memorySize: 1024,
+    iterations: 1,
+    parallelism: 1,
+    hashLength: 32,
+    outputType: "encoded",
+  });
+  await store.db.query("UPDATE accounts SET password_hash = $1 WHERE address = 'carol@example.test'", [old]);
+  assert.ok(await store.accounts.authenticate("carol@example.test", PW));
+  const [row] = await store.db.query<{ password_hash: string }>(
+    "SELECT password_hash FROM accounts WHERE address = 'carol@example.test'",
+  );
+  assert.match(row!.password_hash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+  await store.accounts.setPassword("carol@example.test", "another good passphrase");
+  assert.equal(await store.accounts.authenticate("carol@example.test", PW), undefined);
+  assert.ok(await store.accounts.authenticate("carol@example.test", "another good passphrase"));
+});
+
+storeTest("deliver: one blob for many recipients, UIDs and MODSEQs from the mailbox row", async (_t, { store }) => {
+  await store.domains.add("example.test");
+  const a = await store.accounts.create("a@example.test", PW);
+  const b = await store.accounts.create("b@example.test", PW);
+  const inboxes = await store.mailboxes.inboxes([a.id, b.id]);
+  const raw = bytes("Subject: hi\r\n\r\nhello\r\n");
+  const landed = await store.messages.deliver({
+    raw,
+    parsed: parsed("m1@x"),
+    targets: [{ mailboxId: inboxes.get(a.id)! }, { mailboxId: inboxes.get(b.id)!, flags: ["\\Seen", "$Work"] }],
+  });
+  assert.deepEqual(landed.map((l) => l.uid), [1, 1]);
+  const again = await store.messages.deliver({ raw, parsed: parsed(), targets: [{ mailboxId: inboxes.get(a.id)! }] });
+  assert.equal(again[0]!.uid, 2);
+  assert.ok(again[0]!.modseq > landed[0]!.modseq);
+  const blobs = await store.db.query<{ refcount: number }>("SELECT refcount FROM blobs");
+  assert.deepEqual(blobs.map((r) => r.refcount), [3]);
+  const listed = await store.messages.list(inboxes.get(b.id)!);
+  assert.deepEqual(listed[0]!.flags, ["\\Seen", "$Work"]);
+  assert.equal(listed[0]!.messageId, "m1@x");
+  assert.deepEqual(await store.messages.raw(inboxes.get(b.id)!, 1), raw);
+  const box = await store.mailboxes.get(a.id, "INBOX");
+  assert.equal(box!.messageCount, 2);
+  assert.equal(box!.uidNext, 3);
+  assert.equal(box!.sizeBytes, raw.length * 2);
+  assert.equal((await store.accounts.get("a@example.test"))!.usedBytes, raw.length * 2);
+});
+
+storeTest("deliver: concurrent deliveries are group-committed with distinct UIDs", async (_t, { store }) => {
+  await store.domains.add("example.test");
+  const a = await store.accounts.create("a@example.test", PW);
+  const inbox = (await store.mailboxes.inboxes([a.id])).get(a.id)!;
+  const n = 300;
+  const results = await Promise.all(
+    Array.from(
+      { length: n },
+      (_, i) =>
+        store.messages.deliver({
+          raw: bytes(`Subject: ${i}\r\n\r\n${i}\r\n`),
+          parsed: parsed(),
+          targets: [{ mailboxId: inbox }],
+        }),
+    ),
+  );
+  const uids = results.map((r) => r[0]!.uid).sort((x, y) => x - y);
+  assert.deepEqual(uids, Array.from({ length: n }, (_, i) => i + 1));
+  const commits = new Set(results.map((r) => r[0]!.modseq));
+  assert.ok(commits.size < n / 2, `expected batching, got ${commits.size} commits for ${n} deliveries`);
+  assert.equal((await store.messages.list(inbox)).length, n);
+});
+
+storeTest("deliver: subscribers hear of committed changes", async (_t, { store }) => {
+  await store.domains.add("example.test");
+  const a = await store.accounts.create("a@example.test", PW);
+  const inbox = (await store.mailboxes.inboxes([a.id])).get(a.id)!;
+  const heard = Promise.withResolvers<{ mailboxId: number; modseq: number }>();
+  const unsubscribe = await store.changes.subscribe((c) => heard.resolve(c));
+  const [landed] = await store.messages.deliver({
+    raw: bytes("x\r\n"),
+    parsed: parsed(),
+    targets: [{ mailboxId: inbox }],
+  });
+  const c = await heard.promise;
+  unsubscribe();
+  assert.deepEqual(c, { mailboxId: inbox, modseq: landed!.modseq });
+  assert.deepEqual(await store.changes.since(inbox, 0), [{ modseq: landed!.modseq, uid: 1, kind: "append" }]);
+});
+
+storeTest("accounts: delete leaves no rows behind (mailboxes, messages, blobs, aliases)", async (_t, { store }) => {
+  await store.domains.add("example.test");
+  const a = await store.accounts.create("a@example.test", PW);
+  const b = await store.accounts.create("b@example.test", PW);
+  await store.aliases.add("info@example.test", "a@example.test");
+  const inboxes = await store.mailboxes.inboxes([a.id, b.id]);
+  await store.messages.deliver({
+    raw: bytes("only a\r\n"),
+    parsed: parsed(),
+    targets: [{ mailboxId: inboxes.get(a.id)! }],
+  });
+  await store.messages.deliver({
+    raw: bytes("shared\r\n"),
+    parsed: parsed(),
+    targets: [{ mailboxId: inboxes.get(a.id)! }, { mailboxId: inboxes.get(b.id)! }],
+  });
+  await store.accounts.remove("a@example.test");
+  await assert.rejects(store.accounts.remove("a@example.test"), NotFoundError);
+  const count = async (sql: string) => (await store.db.query<{ n: number }>(sql))[0]!.n;
+  assert.equal(await count(`SELECT count(*)::int8 AS n FROM mailboxes WHERE account_id = ${a.id}`), 0);
+  assert.equal(await count("SELECT count(*)::int8 AS n FROM messages"), 1);
+  assert.equal(await count("SELECT count(*)::int8 AS n FROM blobs"), 1, "the shared blob stays, a's own blob goes");
+  assert.equal(await count("SELECT count(*)::int8 AS n FROM aliases"), 0);
+  await store.accounts.remove("b@example.test");
+  for (const table of ["accounts", "mailboxes", "messages", "blobs", "mailbox_changes"]) {
+    assert.equal(await count(`SELECT count(*)::int8 AS n FROM ${table}`), 0, table);
+  }
+});
+
+storeTest("aliases: chains, catch-all, external targets and removal", async (_t, { store }) => {
+  await store.domains.add("example.test");
+  const a = await store.accounts.create("a@example.test", PW);
+  const b = await store.accounts.create("b@example.test", PW);
+  await store.aliases.add("team@example.test", "a@example.test");
+  await store.aliases.add("team@example.test", "b@example.test");
+  await store.aliases.add("sales@example.test", "team@example.test");
+  await store.aliases.add("fwd@example.test", "someone@elsewhere.test");
+  await store.aliases.add("@example.test", "b@example.test");
+  await assert.rejects(store.aliases.add("a@example.test", "b@example.test"), /user's address/);
+  await assert.rejects(store.aliases.add("x@nowhere.test", "b@example.test"), /not a local domain/);
+  await assert.rejects(store.aliases.add("y@example.test", "ghost@example.test"), /no such user or alias/);
+  await assert.rejects(store.aliases.add("team@example.test", "a@example.test"), ConflictError);
+  assert.deepEqual((await store.aliases.resolve("SALES@example.test"))!.accountIds.sort(), [a.id, b.id].sort());
+  assert.deepEqual(await store.aliases.resolve("fwd@example.test"), {
+    accountIds: [],
+    external: ["someone@elsewhere.test"],
+  });
+  assert.deepEqual(await store.aliases.resolve("anything@example.test"), { accountIds: [b.id], external: [] });
+  assert.deepEqual(await store.aliases.resolve("a@example.test"), { accountIds: [a.id], external: [] });
+  assert.equal(await store.aliases.resolve("a@elsewhere.test"), undefined);
+  assert.equal((await store.aliases.list()).length, 5);
+  assert.equal(await store.aliases.remove("team@example.test"), 2);
+  await store.aliases.remove("@example.test", "b@example.test");
+  assert.equal(await store.aliases.resolve("anything@example.test"), undefined);
+});
+
+storeTest("aliases: a loop ends", async (_t, { store }) => {
+  await store.domains.add("example.test");
+  await store.accounts.create("a@example.test", PW);
+  await store.aliases.add("x@example.test", "a@example.test");
+  await store.aliases.add("y@example.test", "x@example.test");
+  await store.aliases.add("x@example.test", "y@example.test");
+  assert.equal((await store.aliases.resolve("y@example.test"))!.accountIds.length, 1);
+});
+
+storeTest("a second store on the same database sees the first one's notifications", async (_t, ts) => {
+  if (ts.driver !== "postgres") return; // PGlite is one process: the data dir lock forbids a second opener.
+  const { store } = ts;
+  const other = await Store.open({ location: { url: ts.url! } });
+  try {
+    await store.domains.add("example.test");
+    const a = await store.accounts.create("a@example.test", PW);
+    const inbox = (await store.mailboxes.inboxes([a.id])).get(a.id)!;
+    const heard = Promise.withResolvers<number>();
+    await other.changes.subscribe((c) => heard.resolve(c.mailboxId));
+    await store.messages.deliver({ raw: bytes("x\r\n"), parsed: parsed(), targets: [{ mailboxId: inbox }] });
+    assert.equal(await heard.promise, inbox);
+  } finally {
+    await other.close();
+  }
+});

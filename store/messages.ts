@@ -52,6 +52,9 @@ export interface MessageSummary {
   messageId: string | null;
 }
 
+/** Contents up to this size are inserted together in one statement per batch. */
+const SMALL_BLOB = 256 * 1024;
+
 function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
@@ -125,16 +128,41 @@ export class Messages {
 /** Appends a batch of deliveries in the caller's transaction. Exported for the store's own tests. */
 export async function appendBatch(tx: Queryable, batch: readonly Prepared[]): Promise<Appended[][]> {
   // 1. Content, once per distinct hash. DO UPDATE (not NOTHING) locks an existing row, so a concurrent
-  //    delete of its last reference cannot remove it before our messages point at it.
-  const seen = new Set<string>();
-  for (const d of batch) {
-    if (seen.has(d.hash)) continue;
-    seen.add(d.hash);
+  //    delete of its last reference cannot remove it before our messages point at it. Small contents go in one
+  //    statement (concatenated into one parameter, cut apart by offsets); large ones one by one. Hash order
+  //    keeps row locks in one order across concurrent batches.
+  const unique = [...new Map(batch.map((d) => [d.hash, d])).values()].sort((a, b) => (a.hash < b.hash ? -1 : 1));
+  const small = unique.filter((d) => d.raw.length <= SMALL_BLOB);
+  for (const d of unique.filter((d) => d.raw.length > SMALL_BLOB)) {
     await tx.query(
       `INSERT INTO blobs (hash, data, size, structure, search_text)
          VALUES (decode($1, 'hex'), $2, $3, $4::jsonb, $5)
          ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount`,
       [d.hash, d.raw, d.raw.length, JSON.stringify(d.parsed.structure), d.parsed.searchText],
+    );
+  }
+  if (small.length) {
+    const all = new Uint8Array(small.reduce((n, d) => n + d.raw.length, 0));
+    const offsets: number[] = [];
+    let at = 0;
+    for (const d of small) {
+      all.set(d.raw, at);
+      offsets.push(at + 1); // substring() counts from 1
+      at += d.raw.length;
+    }
+    await tx.query(
+      `INSERT INTO blobs (hash, data, size, structure, search_text)
+         SELECT decode(h, 'hex'), substring($2::bytea FROM o::int FOR l::int), l, s::jsonb, t
+           FROM unnest($1::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[]) AS r(h, o, l, s, t)
+         ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount`,
+      [
+        small.map((d) => d.hash),
+        all,
+        offsets,
+        small.map((d) => d.raw.length),
+        small.map((d) => JSON.stringify(d.parsed.structure)),
+        small.map((d) => d.parsed.searchText),
+      ],
     );
   }
 

@@ -1,0 +1,16 @@
+/**
+ * @module
+ * `deno task bench <name>`: prints figures (never pass/fail). Names: store.
+ */
+const BENCHES: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
+  store: () => import("./store.ts"),
+};
+
+const [name, ...args] = Deno.args;
+const load = name ? BENCHES[name] : undefined;
+if (!load) {
+  console.error(`usage: deno task bench <${Object.keys(BENCHES).join("|")}> [options]`);
+  Deno.exit(2);
+}
+await (await load()).run(args);
+Deno.exit(0);

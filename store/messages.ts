@@ -24,11 +24,31 @@ export interface DeliveryTarget {
   flags?: readonly string[];
 }
 
-/** One message content into one or more mailboxes. */
+/** RFC 3461 delivery status notification parameters, kept for the outbound worker. */
+export interface DsnParams {
+  ret?: "FULL" | "HDRS";
+  envid?: string;
+  notify?: string[];
+  orcpt?: string;
+}
+
+/** One external recipient of a submitted message, for the outbound queue. */
+export interface QueueEntry {
+  /** Groups the recipients of one submission. */
+  submissionId: string;
+  mailFrom: string;
+  recipient: string;
+  accountId?: number;
+  dsn?: DsnParams;
+}
+
+/** One message content into one or more mailboxes and/or the outbound queue. */
 export interface Delivery {
   raw: Uint8Array;
   parsed: ParsedContent;
   targets: readonly DeliveryTarget[];
+  /** External recipients of this content, queued for outbound delivery in the same transaction. */
+  queue?: readonly QueueEntry[];
   /** IMAP INTERNALDATE; default: now. */
   internalDate?: Date;
 }
@@ -70,21 +90,36 @@ interface Prepared extends Delivery {
 /** Message operations. */
 export class Messages {
   readonly #db: SqlExecutor;
-  readonly #group: GroupCommit<Prepared, Appended[]>;
+  readonly #group: GroupCommit<Prepared[], Appended[][]>;
 
   constructor(db: SqlExecutor) {
     this.#db = db;
-    this.#group = new GroupCommit((batch) => this.#db.transaction((tx) => appendBatch(tx, batch)));
+    this.#group = new GroupCommit((units) =>
+      this.#db.transaction(async (tx) => {
+        const flat = await appendBatch(tx, units.flat());
+        let at = 0;
+        return units.map((u) => flat.slice(at, at += u.length));
+      })
+    );
   }
 
   /**
-   * Stores a message in every target mailbox. Resolves only after the transaction has committed (so the caller
-   * may acknowledge the message); concurrent deliveries share a transaction.
+   * Stores a message in every target mailbox (and queues it for its external recipients). Resolves only after
+   * the transaction has committed, so the caller may acknowledge the message; concurrent deliveries share a
+   * transaction.
    */
   async deliver(delivery: Delivery): Promise<Appended[]> {
-    if (!delivery.targets.length) return [];
-    const hash = hex(await sha256(delivery.raw));
-    return await this.#group.submit({ ...delivery, hash });
+    return (await this.deliverAll([delivery]))[0]!;
+  }
+
+  /** Stores several contents atomically: all of them are committed, or none. One result per delivery. */
+  async deliverAll(deliveries: readonly Delivery[]): Promise<Appended[][]> {
+    const units = deliveries.filter((d) => d.targets.length || d.queue?.length);
+    if (!units.length) return deliveries.map(() => []);
+    const prepared = await Promise.all(units.map(async (d) => ({ ...d, hash: hex(await sha256(d.raw)) })));
+    const results = await this.#group.submit(prepared);
+    let at = 0;
+    return deliveries.map((d) => (d.targets.length || d.queue?.length ? results[at++]! : []));
   }
 
   /** The messages of a mailbox in UID order, without bodies. */
@@ -170,6 +205,8 @@ export async function appendBatch(tx: Queryable, batch: readonly Prepared[]): Pr
   const perMailbox = new Map<number, number>();
   for (const d of batch) for (const t of d.targets) perMailbox.set(t.mailboxId, (perMailbox.get(t.mailboxId) ?? 0) + 1);
   const ids = [...perMailbox.keys()].sort((a, b) => a - b);
+  await appendQueue(tx, batch);
+  if (!ids.length) return batch.map(() => []);
   await tx.query("SELECT id FROM mailboxes WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE", [ids]);
   const allocated = await tx.query<{ id: number; first_uid: number; modseq: number }>(
     `UPDATE mailboxes m SET uid_next = m.uid_next + u.n, highest_modseq = m.highest_modseq + 1
@@ -227,6 +264,24 @@ export async function appendBatch(tx: Queryable, batch: readonly Prepared[]): Pr
   );
   await notifyChanges(tx, allocated.map((r) => [r.id, r.modseq + 0] as const));
   return results;
+}
+
+async function appendQueue(tx: Queryable, batch: readonly Prepared[]): Promise<void> {
+  const rows = batch.flatMap((d) => (d.queue ?? []).map((q) => ({ ...q, hash: d.hash })));
+  if (!rows.length) return;
+  await tx.query(
+    `INSERT INTO outbound_queue (blob_hash, submission_id, account_id, mail_from, recipient, domain, dsn)
+       SELECT decode(h, 'hex'), s, a, f, r, lower(split_part(r, '@', 2)), d::jsonb
+         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[]) AS q(h, s, a, f, r, d)`,
+    [
+      rows.map((r) => r.hash),
+      rows.map((r) => r.submissionId),
+      rows.map((r) => r.accountId ?? null),
+      rows.map((r) => r.mailFrom),
+      rows.map((r) => r.recipient),
+      rows.map((r) => JSON.stringify(r.dsn ?? {})),
+    ],
+  );
 }
 
 /** NOTIFYs `mailboxId:modseq` pairs; delivered to listeners when the transaction commits. */

@@ -5,6 +5,7 @@
  */
 import type { SqlExecutor } from "./sql/executor.ts";
 import init from "./migrations/001_init.sql" with { type: "text" };
+import outboundQueue from "./migrations/002_outbound_queue.sql" with { type: "text" };
 
 /** A migration: applied once, in version order. */
 export interface Migration {
@@ -16,6 +17,7 @@ export interface Migration {
 /** Every migration, oldest first. Append only: never edit one that has shipped. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "init", sql: init },
+  { version: 2, name: "outbound_queue", sql: outboundQueue },
 ];
 
 /** Advisory lock key held while migrating ("silvermail" in ASCII, truncated to int8). */

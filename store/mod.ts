@@ -12,6 +12,7 @@ import { type DataDirLock, lockDataDir } from "./lock.ts";
 import { Mailboxes } from "./mailboxes.ts";
 import { Messages } from "./messages.ts";
 import { migrate } from "./migrate.ts";
+import { Queue } from "./queue.ts";
 import { closePasswordWorkers } from "./passwords.ts";
 import type { SqlExecutor } from "./sql/executor.ts";
 import { openPglite, snapshotPglite } from "./sql/pglite.ts";
@@ -22,8 +23,17 @@ export type { Alias, Resolution } from "./aliases.ts";
 export type { ChangeRow, MailboxChanged } from "./changes.ts";
 export type { Domain } from "./domains.ts";
 export type { Mailbox } from "./mailboxes.ts";
+export type { QueuedRecipient } from "./queue.ts";
 export { DEFAULT_MAILBOXES } from "./mailboxes.ts";
-export type { Appended, Delivery, DeliveryTarget, MessageSummary, ParsedContent } from "./messages.ts";
+export type {
+  Appended,
+  Delivery,
+  DeliveryTarget,
+  DsnParams,
+  MessageSummary,
+  ParsedContent,
+  QueueEntry,
+} from "./messages.ts";
 export { ConflictError, InvalidInputError, LockedError, NotFoundError } from "./errors.ts";
 export type { SqlExecutor } from "./sql/executor.ts";
 
@@ -52,6 +62,7 @@ export class Store {
   readonly mailboxes: Mailboxes;
   readonly messages: Messages;
   readonly changes: Changes;
+  readonly queue: Queue;
   readonly #lock: DataDirLock | undefined;
 
   private constructor(db: SqlExecutor, policy: AccountPolicy, lock: DataDirLock | undefined) {
@@ -63,6 +74,7 @@ export class Store {
     this.mailboxes = new Mailboxes(db);
     this.messages = new Messages(db);
     this.changes = new Changes(db);
+    this.queue = new Queue(db);
   }
 
   /** Opens the database (taking the data dir lock for embedded PGlite) and applies pending migrations. */

@@ -14,7 +14,7 @@ const bytes = (s: string) => new TextEncoder().encode(s);
 storeTest("migrations are applied once, also when run again", async (_t, { store }) => {
   assert.deepEqual(await migrate(store.db), []);
   const rows = await store.db.query<{ version: number }>("SELECT version FROM schema_migrations");
-  assert.deepEqual(rows.map((r) => r.version), [1]);
+  assert.deepEqual(rows.map((r) => r.version).sort(), [1, 2]);
 });
 
 storeTest("domains: add, refuse duplicates and bad names, list, delete", async (_t, { store }) => {
@@ -241,4 +241,39 @@ storeTest("a second store on the same database sees the first one's notification
   } finally {
     await other.close();
   }
+});
+
+storeTest("deliverAll: local copies and outbound queue rows commit together", async (_t, { store }) => {
+  await store.domains.add("example.test");
+  const a = await store.accounts.create("a@example.test", PW);
+  const inbox = (await store.mailboxes.inboxes([a.id])).get(a.id)!;
+  const sent = (await store.mailboxes.special(a.id, "\\Sent"))!.id;
+  const [local, outbound] = await store.messages.deliverAll([
+    { raw: bytes("Return-Path: <a@example.test>\r\nx\r\n"), parsed: parsed(), targets: [{ mailboxId: inbox }] },
+    {
+      raw: bytes("x\r\n"),
+      parsed: parsed("id@x"),
+      targets: [{ mailboxId: sent, flags: ["\\Seen"] }],
+      queue: [
+        { submissionId: "s1", mailFrom: "a@example.test", recipient: "r1@Remote.test", accountId: a.id },
+        { submissionId: "s1", mailFrom: "a@example.test", recipient: "r2@remote.test", dsn: { notify: ["FAILURE"] } },
+      ],
+    },
+  ]);
+  assert.equal(local!.length, 1);
+  assert.equal(outbound!.length, 1);
+  const q = await store.queue.list();
+  assert.deepEqual(q.map((r) => [r.recipient, r.size]), [["r1@Remote.test", 3], ["r2@remote.test", 3]]);
+  assert.deepEqual(q[1]!.dsn, { notify: ["FAILURE"] });
+  assert.deepEqual(await store.queue.raw(q[0]!.id), bytes("x\r\n"));
+  const blobs = await store.db.query<{ refcount: number; size: number }>(
+    "SELECT refcount, size FROM blobs ORDER BY size",
+  );
+  assert.deepEqual(blobs.map((b) => b.refcount), [3, 1], "Sent copy + 2 queue rows share one blob");
+  // Deleting the account keeps queued mail (it still has to leave), and its blob.
+  await store.accounts.remove("a@example.test");
+  assert.equal((await store.queue.list()).length, 2);
+  assert.equal((await store.db.query("SELECT 1 FROM blobs")).length, 1);
+  await store.db.query("DELETE FROM outbound_queue");
+  assert.equal((await store.db.query("SELECT 1 FROM blobs")).length, 0);
 });

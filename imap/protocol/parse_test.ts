@@ -461,3 +461,33 @@ function _exhaustive(c: Command): string {
       return c.tag;
   }
 }
+
+Deno.test("parseCommand() only ever throws ImapError on mutated input", () => {
+  // A small deterministic fuzz: flip, insert and delete octets of valid commands.
+  let seed = 42;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const alphabet = enc('(){}[]<>"\\ *%$:,.+-~0123456789AZaz\r\n\0\xff');
+  const seeds = VALID.map(([input]) => enc(input));
+  for (let i = 0; i < 3000; i++) {
+    const bytes = [...seeds[rand(seeds.length)]!];
+    for (let k = rand(4) + 1; k > 0; k--) {
+      const at = rand(bytes.length + 1);
+      const op = rand(3);
+      if (op === 0) bytes.splice(at, 1);
+      else if (op === 1) bytes.splice(at, 0, alphabet[rand(alphabet.length)]!);
+      else bytes[at] = alphabet[rand(alphabet.length)]!;
+    }
+    try {
+      parseCommand(Uint8Array.from(bytes));
+    } catch (e) {
+      assert(e instanceof ImapError, `${e} for ${JSON.stringify(dec.decode(Uint8Array.from(bytes)))}`);
+    }
+  }
+});
+
+function enc(s: string): Uint8Array {
+  return Uint8Array.from(s, (c) => c.charCodeAt(0) & 0xff);
+}

@@ -280,3 +280,23 @@ Deno.test("isValidTag() follows RFC 9051 §9", () => {
     assert(!isValidTag(t), t);
   }
 });
+
+Deno.test("CommandReceiver survives random input in bounded memory", () => {
+  let seed = 7;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const pieces = ["A1 ", "{5}", "{5+}", "~{3}", "{0}", "{99999}", '"', "\\", "\r\n", "\n", "x", " ", "NOOP", "{70+}"];
+  const r = new CommandReceiver({ maxLineLength: 64, maxLiteralSize: 80, autoAcceptLiteral: 4, maxCommandSize: 200 });
+  for (let i = 0; i < 5000; i++) {
+    let s = "";
+    for (let k = rand(8); k >= 0; k--) s += pieces[rand(pieces.length)];
+    const chunk = enc.encode(s);
+    r.push(chunk);
+    for (let ev = r.next(); ev; ev = r.next()) {
+      if (ev.kind === "literal") rand(2) ? r.accept() : r.reject();
+    }
+    assert(r.buffered < 64 + chunk.length, `buffered ${r.buffered}`);
+  }
+});

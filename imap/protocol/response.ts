@@ -607,13 +607,14 @@ export function concatChunks(chunks: readonly Uint8Array[]): Uint8Array {
 
 /**
  * The capabilities whose syntax this protocol layer parses (the session adds STARTTLS, LOGINDISABLED,
- * AUTH=…, APPENDLIMIT=n, and drops what it does not implement). LITERAL+ needs the receiver's
- * `maxNonSyncLiteral` raised; with LITERAL- (IMAP4rev2's default) it stays 4096.
+ * AUTH=…, APPENDLIMIT=n, and drops what it does not implement). LITERAL- matches the receiver's default
+ * `maxNonSyncLiteral` of 4096 (RFC 7888 §5, implied by IMAP4rev2); to offer LITERAL+ instead, raise
+ * `maxNonSyncLiteral` to `maxLiteralSize` — then clients upload big APPENDs without waiting for a decision.
  */
 export const PROTOCOL_CAPABILITIES: readonly string[] = [
   "IMAP4rev1",
   "IMAP4rev2",
-  "LITERAL+",
+  "LITERAL-",
   "SASL-IR",
   "ENABLE",
   "ID",

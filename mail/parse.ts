@@ -416,10 +416,10 @@ function searchText(raw: Uint8Array, parts: readonly Part[], max: number): strin
   for (const p of parts) {
     const room = max - out.length;
     if (room <= 0) break;
-    // Decode no more than can end up in the text: a character takes at least one octet after decoding, and
-    // base64 or HTML markup may need a few more octets of input per character.
+    // Decode no more than can end up in the text: a character takes at most 9 octets of input (a 3-octet UTF-8
+    // character in quoted-printable), plus markup for HTML.
     const html = p.subtype === "html";
-    const limit = room * (html ? 16 : 4) + 16;
+    const limit = room * (html ? 24 : 9) + 16;
     const view = { ...p, bodyEnd: Math.min(p.bodyEnd, p.bodyStart + limit) };
     let text = decodeCharset(decodeBody(raw, view), p.params.charset);
     if (html) text = htmlToText(text);
@@ -427,7 +427,10 @@ function searchText(raw: Uint8Array, parts: readonly Part[], max: number): strin
     if (!text) continue;
     out += (out ? "\n" : "") + text;
   }
-  return out.length > max ? out.slice(0, max) : out;
+  if (out.length <= max) return out;
+  // Do not leave half of a surrogate pair at the end.
+  const cut = out.charCodeAt(max - 1) >= 0xd800 && out.charCodeAt(max - 1) <= 0xdbff ? max - 1 : max;
+  return out.slice(0, cut);
 }
 
 function bareMessageId(value: string | null): string | null {

@@ -373,6 +373,8 @@ Deno.test("parseMessage() search text: decoded text and HTML parts, tags and ent
 
   const long = parseMessage(bytes(`Subject: x\r\n\r\n${"word ".repeat(1000)}`), { maxSearchText: 100 });
   assert.equal(long.searchText.length, 100);
+  const emoji = parseMessage(bytes(`\r\n${"😀".repeat(10)}`), { maxSearchText: 5 });
+  assert.equal(emoji.searchText, "😀😀"); // not half a surrogate pair
 });
 
 // --- header fields -----------------------------------------------------------------------------------------

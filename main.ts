@@ -11,7 +11,9 @@ import { controlSocketPath, sendControlRequest, startControlServer } from "./cli
 import { promptNewPassword, readPasswordFromStdin } from "./cli/prompt.ts";
 import { type Config, configDoc, ConfigError, loadConfig } from "./config.ts";
 import { logger, setLogLevel } from "./log.ts";
+import { DEFAULT_LIMITS, type ListenerKind, SmtpServer } from "./smtp/mod.ts";
 import { LockedError, Store, type StoreOptions } from "./store/mod.ts";
+import { TlsContext } from "./tls/mod.ts";
 
 /** The version printed by `silvermail version`. */
 export const VERSION = "0.1.0";
@@ -80,10 +82,50 @@ async function serve(config: Config): Promise<number> {
     );
     services.push({ name: "control socket", close: () => control.close() });
     listening.push(`  control socket       ${socket}`);
+    const tls = await TlsContext.load({
+      mode: config.tls.mode,
+      certFile: config.tls.cert_file,
+      keyFile: config.tls.key_file,
+      dataDir,
+      hostname: config.hostname,
+    });
+    const smtp = new SmtpServer({
+      hostname: config.hostname,
+      store,
+      tls,
+      limits: {
+        ...DEFAULT_LIMITS,
+        maxMessageSize: config.smtp.max_message_size,
+        maxRecipients: config.smtp.max_recipients,
+      },
+      allowPlaintextAuthOnLoopback: config.dev.allow_plaintext_auth_on_loopback,
+    });
+    services.push({ name: "smtp", close: () => smtp.close() });
+    const smtpListeners: [ListenerKind, { enabled: boolean; address: string; port: number }, string][] = [
+      ["mx", config.smtp.mx, "SMTP (MX)            "],
+      ["submission", config.smtp.submission, "SMTP submission      "],
+      ["submissions", config.smtp.submissions, "SMTP submissions     "],
+    ];
+    for (const [kind, l, label] of smtpListeners) {
+      if (!l.enabled) continue;
+      const port = await smtp.listen(kind, l.address, l.port);
+      const how = kind === "submissions" ? "implicit TLS, AUTH" : kind === "mx" ? "STARTTLS" : "STARTTLS, AUTH";
+      listening.push(`  ${label}${l.address}:${port}  (${how})`);
+      log.info("listening", { service: `smtp-${kind}`, address: l.address, port });
+    }
   } catch (e) {
+    for (const s of services.reverse()) await s.close().catch(() => {});
     await store.close();
     throw e;
   }
+
+  const stop = Promise.withResolvers<string>();
+  const onSignal = (sig: Deno.Signal) => () => stop.resolve(sig);
+  const handlers = (["SIGINT", "SIGTERM"] as const).map((sig) => {
+    const h = onSignal(sig);
+    Deno.addSignalListener(sig, h);
+    return [sig, h] as const;
+  });
 
   const where = store.driver === "pglite" ? `embedded PGlite in ${resolve(dataDir, "db")}` : "Postgres";
   console.log([
@@ -97,13 +139,6 @@ async function serve(config: Config): Promise<number> {
   ].join("\n"));
   log.info("server started", { hostname: config.hostname, driver: store.driver, data_dir: dataDir });
 
-  const stop = Promise.withResolvers<string>();
-  const onSignal = (sig: Deno.Signal) => () => stop.resolve(sig);
-  const handlers = (["SIGINT", "SIGTERM"] as const).map((sig) => {
-    const h = onSignal(sig);
-    Deno.addSignalListener(sig, h);
-    return [sig, h] as const;
-  });
   const signal = await stop.promise;
   log.info("shutting down", { signal });
   for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);

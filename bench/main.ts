@@ -1,9 +1,10 @@
 /**
  * @module
- * `deno task bench <name>`: prints figures (never pass/fail). Names: store.
+ * `deno task bench <name>`: prints figures (never pass/fail). Names: store, smtp.
  */
 const BENCHES: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
   store: () => import("./store.ts"),
+  smtp: () => import("./smtp.ts"),
 };
 
 const [name, ...args] = Deno.args;

@@ -5,6 +5,7 @@
  * Options: `--n 10000 --concurrency 50 --size 4096 --driver pglite|postgres|both`. Postgres: `BENCH_DATABASE_URL`,
  * else a throwaway cluster (PostgreSQL installed; fsync on, as in production).
  */
+import process from "node:process";
 import { parseArgs } from "../cli/args.ts";
 import { Store, type StoreOptions } from "../store/mod.ts";
 import { createTestDatabase, postgresUnavailableReason } from "../tests/harness.ts";
@@ -44,11 +45,11 @@ async function runOne(label: string, options: StoreOptions, n: number, concurren
         latencies.push(performance.now() - t);
       }
     };
-    const cpu0 = Deno.cpuUsage?.() ?? { user: 0, system: 0 };
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await Promise.all(Array.from({ length: concurrency }, worker));
     const seconds = (performance.now() - t0) / 1000;
-    const cpu1 = Deno.cpuUsage?.() ?? { user: 0, system: 0 };
+    const cpu1 = process.cpuUsage();
     const commits = (await store.db.query<{ n: number }>(
       "SELECT count(DISTINCT (mailbox_id, modseq))::int8 AS n FROM messages",
     ))[0]!.n;

@@ -88,9 +88,11 @@ export class Aliases {
 
   /**
    * Resolves a recipient address: an account, an alias (followed through chains), or a catch-all of its
-   * domain. Returns undefined when the address is not local or has no destination.
+   * domain (unless `catchAll: false`, as for sender ownership). Returns undefined when the address is not
+   * local or has no destination.
    */
-  async resolve(input: string): Promise<Resolution | undefined> {
+  async resolve(input: string, options: { catchAll?: boolean } = {}): Promise<Resolution | undefined> {
+    const catchAll = options.catchAll ?? true;
     const start = parseAddress(input);
     if (!start) return undefined;
     const accountIds = new Set<number>();
@@ -131,7 +133,9 @@ export class Aliases {
           next.push(...targets);
           continue;
         }
-        next.push(...rows.filter((r) => r.kind === "catchall" && r.address === "@" + domain).map((r) => r.target!));
+        if (catchAll) {
+          next.push(...rows.filter((r) => r.kind === "catchall" && r.address === "@" + domain).map((r) => r.target!));
+        }
       }
       frontier = next;
     }

@@ -31,13 +31,19 @@ export async function generateSelfSigned(hostname: string, days = 365): Promise<
     keys,
     signingAlgorithm: alg,
     extensions: [
-      new x509.SubjectAlternativeNameExtension([...names, { type: "ip", value: "127.0.0.1" }, { type: "ip", value: "::1" }]),
+      new x509.SubjectAlternativeNameExtension([...names, { type: "ip", value: "127.0.0.1" }, {
+        type: "ip",
+        value: "::1",
+      }]),
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
     ],
   });
-  return { cert: cert.toString("pem") + "\n", key: pem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", keys.privateKey)) };
+  return {
+    cert: cert.toString("pem") + "\n",
+    key: pem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", keys.privateKey)),
+  };
 }
 
 /** The certificate's subject CN and expiry, to decide whether a stored one can be reused. */

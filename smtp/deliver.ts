@@ -1,0 +1,189 @@
+/**
+ * @module
+ * What happens to an accepted SMTP transaction: recipient checks at RCPT time, the trace headers
+ * (`Return-Path`, `Received`), parsing the message once, and one atomic store transaction for every local
+ * recipient, the sender's Sent copy and the outbound queue. The caller sends `250` only after
+ * {@linkcode SmtpDelivery.deliver} resolves (DESIGN rule 3).
+ */
+import { parseAddress } from "../mail/address.ts";
+import { type ParsedMessage, parseMessage } from "../mail/parse.ts";
+import type { Delivery, DsnParams, Store } from "../store/mod.ts";
+
+/** The listener a session came in on. */
+export type ListenerKind = "mx" | "submission" | "submissions";
+
+/** A recipient accepted at RCPT time. */
+export interface AcceptedRecipient {
+  /** As given by the client (after normalisation). */
+  address: string;
+  /** Local accounts it resolves to. */
+  accountIds: number[];
+  /** External addresses it goes to (submission to the internet, or a local alias that forwards). */
+  external: string[];
+  dsn?: DsnParams;
+}
+
+/** Why a recipient is refused, for the session to map to a reply. */
+export type RecipientRefusal = "relay-denied" | "no-such-user" | "bad-address";
+
+/** Everything about the transaction the trace headers and the store need. */
+export interface Transaction {
+  kind: ListenerKind;
+  /** Reverse-path, "" for the null sender. */
+  mailFrom: string;
+  recipients: AcceptedRecipient[];
+  /** The authenticated account (submission). */
+  account?: { id: number; address: string };
+  helo: string;
+  clientIp: string;
+  tls: { version: string; cipher: string } | null;
+  smtputf8: boolean;
+  /** The session id, also used as the Received id. */
+  id: string;
+  ret?: "FULL" | "HDRS";
+  envid?: string;
+}
+
+const enc = new TextEncoder();
+
+/** RFC 3848 §2: the "with" protocol name. */
+function withProtocol(t: Transaction): string {
+  const base = t.smtputf8 ? "UTF8SMTP" : "ESMTP";
+  return base + (t.tls ? "S" : "") + (t.account ? "A" : "");
+}
+
+/** RFC 5322 §3.3 date-time in UTC. */
+export function rfc5322Date(d: Date = new Date()): string {
+  const days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+  const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${days[d.getUTCDay()]}, ${d.getUTCDate()} ${months[d.getUTCMonth()]} ${d.getUTCFullYear()} ` +
+    `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
+}
+
+function sanitize(s: string): string {
+  return s.replace(/[^\x21-\x7e]/g, "?").slice(0, 255);
+}
+
+/**
+ * RFC 5321 §4.4 trace header. For submission the client's IP is left out (users' locations are private);
+ * the authenticated protocol ("ESMTPSA") still shows. "for" names the recipient only when there is one.
+ */
+export function receivedHeader(t: Transaction, hostname: string, date = new Date()): string {
+  const from = t.kind === "mx" ? `from ${sanitize(t.helo || "unknown")} ([${t.clientIp}])\r\n\t` : "";
+  const tls = t.tls ? `\r\n\t(using ${t.tls.version} with cipher ${sanitize(t.tls.cipher)})` : "";
+  const only = t.recipients.length === 1 ? `\r\n\tfor <${t.recipients[0]!.address}>` : "";
+  return `Received: ${from}by ${hostname} (Silvermail) with ${withProtocol(t)} id ${t.id}${tls}${only};\r\n` +
+    `\t${rfc5322Date(date)}\r\n`;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** The store-facing side of an SMTP session. */
+export class SmtpDelivery {
+  readonly #store: Store;
+  readonly #hostname: string;
+
+  constructor(store: Store, hostname: string) {
+    this.#store = store;
+    this.#hostname = hostname;
+  }
+
+  /**
+   * Decides a RCPT. MX: only local recipients (an account, alias or catch-all of a local domain). Submission:
+   * local ones resolve the same way; any other domain goes to the outbound queue.
+   */
+  async checkRecipient(kind: ListenerKind, input: string): Promise<AcceptedRecipient | RecipientRefusal> {
+    const parsed = parseAddress(input);
+    if (!parsed) return "bad-address";
+    const local = await this.#store.domains.idOf(parsed.domain);
+    if (local === undefined) {
+      if (kind === "mx") return "relay-denied"; // RFC 5321 §3.6.2: an MX never relays
+      return { address: parsed.address, accountIds: [], external: [parsed.address] };
+    }
+    const r = await this.#store.aliases.resolve(parsed.address);
+    if (!r) return "no-such-user";
+    return { address: parsed.address, accountIds: r.accountIds, external: r.external };
+  }
+
+  /** True when `account` may use `address` as its sender: its own address, or an alias that reaches it. */
+  async owns(accountId: number, address: string): Promise<boolean> {
+    const parsed = parseAddress(address);
+    if (!parsed) return false;
+    const r = await this.#store.aliases.resolve(parsed.address, { catchAll: false });
+    return !!r?.accountIds.includes(accountId);
+  }
+
+  /**
+   * Builds the stored contents of a received message (`body` as the client sent it): for local recipients
+   * with `Return-Path` + `Received`; for the Sent copy and the outbound queue with `Received` only (a relay
+   * must not add Return-Path). Each content is parsed once. Nothing is stored until `commit()`.
+   */
+  async prepare(t: Transaction, body: Uint8Array): Promise<PreparedMessage> {
+    const traced = concat([enc.encode(receivedHeader(t, this.#hostname)), body]);
+    const deliveries: Delivery[] = [];
+    const accountIds = [...new Set(t.recipients.flatMap((r) => r.accountIds))];
+    if (accountIds.length) {
+      const inboxes = await this.#store.mailboxes.inboxes(accountIds);
+      // RFC 5321 §4.4: the delivering server adds Return-Path with the reverse-path.
+      const raw = concat([enc.encode(`Return-Path: <${t.mailFrom}>\r\n`), traced]);
+      deliveries.push({
+        raw,
+        parsed: await parseMessage(raw),
+        targets: accountIds.flatMap((id) => (inboxes.has(id) ? [{ mailboxId: inboxes.get(id)! }] : [])),
+      });
+    }
+    const external = t.recipients.flatMap((r) => r.external.map((address) => ({ address, dsn: r.dsn })));
+    const sent = t.account ? await this.#store.mailboxes.special(t.account.id, "\\Sent") : undefined;
+    if (external.length || sent) {
+      const dsnBase: DsnParams = {};
+      if (t.ret) dsnBase.ret = t.ret;
+      if (t.envid) dsnBase.envid = t.envid;
+      deliveries.push({
+        raw: traced,
+        parsed: await parseMessage(traced),
+        targets: sent ? [{ mailboxId: sent.id, flags: ["\\Seen"] }] : [],
+        queue: external.map((e) => ({
+          submissionId: t.id,
+          mailFrom: t.mailFrom,
+          recipient: e.address,
+          ...(t.account ? { accountId: t.account.id } : {}),
+          dsn: { ...dsnBase, ...e.dsn },
+        })),
+      });
+    }
+    return new PreparedMessage(deliveries, this.#store);
+  }
+}
+
+/** A received message, parsed, ready to be committed. */
+export class PreparedMessage {
+  readonly #deliveries: Delivery[];
+  readonly #store: Store;
+
+  constructor(deliveries: Delivery[], store: Store) {
+    this.#deliveries = deliveries;
+    this.#store = store;
+  }
+
+  /** The addresses in the From header (`local@domain`), for the submission sender check. */
+  fromAddresses(): string[] {
+    const parsed = this.#deliveries[0]?.parsed as ParsedMessage | undefined;
+    return (parsed?.structure.envelope.from ?? []).flatMap((a) =>
+      a.mailbox !== null && a.host !== null ? [`${a.mailbox}@${a.host}`] : []
+    );
+  }
+
+  /** Commits every content in one transaction. Resolves after the commit: then, and only then, say 250. */
+  async commit(): Promise<void> {
+    await this.#store.messages.deliverAll(this.#deliveries);
+  }
+}

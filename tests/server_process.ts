@@ -1,0 +1,67 @@
+/**
+ * @module
+ * The real server as a subprocess (`main.ts serve`) on free ports, for tests that need a separate process:
+ * crash tests (kill -9), control-socket tests, benchmarks.
+ */
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** A running server process. */
+export interface ServerProcess {
+  pid: number;
+  ports: Record<string, number>;
+  /** SIGTERM and wait; resolves to the exit code. */
+  stop(): Promise<number>;
+  /** kill -9. */
+  kill9(): Promise<void>;
+  /** What it wrote to stderr so far (JSON log lines). */
+  stderr(): string;
+}
+
+/** Starts `serve` with `env` (SILVERMAIL_* settings) and every listener on a free port. */
+export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", MAIN, "serve"],
+    env: {
+      NO_COLOR: "1",
+      SILVERMAIL_SMTP_MX_PORT: "0",
+      SILVERMAIL_SMTP_SUBMISSION_PORT: "0",
+      SILVERMAIL_SMTP_SUBMISSIONS_PORT: "0",
+      SILVERMAIL_IMAP_IMAP_PORT: "0",
+      SILVERMAIL_IMAP_IMAPS_PORT: "0",
+      SILVERMAIL_ADMIN_HTTP_PORT: "0",
+      ...env,
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let err = "";
+  (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) err += chunk;
+  })().catch(() => {});
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let banner = "";
+  while (!banner.includes("Stop with Ctrl-C")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`server exited early:\n${banner}\n${err}`);
+    banner += value;
+  }
+  (async () => {
+    while (!(await reader.read()).done) { /* drain */ }
+  })().catch(() => {});
+  const ports: Record<string, number> = {};
+  for (const m of banner.matchAll(/^ {2}(.+?)\s+[\d.:]+:(\d+)\s/gm)) ports[m[1]!.trim()] = Number(m[2]);
+  return {
+    pid: child.pid,
+    ports,
+    async stop() {
+      child.kill("SIGTERM");
+      return (await child.status).code;
+    },
+    async kill9() {
+      child.kill("SIGKILL");
+      await child.status;
+    },
+    stderr: () => err,
+  };
+}

@@ -18,6 +18,7 @@ import {
   BoundaryStack,
   decodeCharset,
   decodeParams,
+  decodeWords,
   eolBefore,
   type MimeValue,
   parseMimeValue,
@@ -100,6 +101,10 @@ export interface ParsedMessage {
   searchText: string;
   /** Message-ID without angle brackets, or null. */
   messageId: string | null;
+  /** The top-level header, unfolded, encoded words decoded, one `Name: value` per line: SEARCH HEADER/TEXT. */
+  headerText: string;
+  /** The Date: header as a time, or null when absent or unparseable: SEARCH SENTBEFORE/SENTON/SENTSINCE. */
+  sentDate: Date | null;
 }
 
 /** Limits for {@linkcode parseMessage}. */
@@ -463,5 +468,23 @@ export function parseMessage(raw: Uint8Array, options: ParseOptions = {}): Parse
     structure,
     searchText: searchText(raw, parser.texts, options.maxSearchText ?? 1024 * 1024),
     messageId: bareMessageId(envelope.messageId),
+    headerText: headerSearchText(raw, root.part.bodyStart),
+    sentDate: sentDate(envelope.date),
   };
+}
+
+const MAX_HEADER_TEXT = 64 * 1024;
+
+/** The header block as searchable text: unfolded (RFC 5322 §2.2.3), encoded words decoded (RFC 2047). */
+function headerSearchText(raw: Uint8Array, end: number): string {
+  const text = new TextDecoder().decode(raw.subarray(0, Math.min(end, MAX_HEADER_TEXT * 2)));
+  return text.replace(/\r?\n[ \t]+/g, " ").split(/\r?\n/).filter((l) => l.includes(":"))
+    .map((l) => decodeWords(l)).join("\n").slice(0, MAX_HEADER_TEXT);
+}
+
+/** RFC 5322 §3.3 date-time (and the obsolete forms JS accepts) → Date, or null. */
+function sentDate(value: string | null): Date | null {
+  if (!value) return null;
+  const t = Date.parse(value.replace(/\([^)]*\)/g, "").trim());
+  return Number.isFinite(t) ? new Date(t) : null;
 }

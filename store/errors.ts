@@ -23,3 +23,8 @@ export class ConflictError extends Error {
 export class LockedError extends Error {
   override name = "LockedError";
 }
+
+/** Storing this would take the account over its quota. */
+export class QuotaExceededError extends Error {
+  override name = "QuotaExceededError";
+}

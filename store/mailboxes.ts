@@ -3,7 +3,38 @@
  * Mailboxes (IMAP folders) of an account. Names are full paths separated by "/"; "INBOX" is matched
  * case-insensitively (RFC 9051 §5.1).
  */
+import { ConflictError, InvalidInputError, NotFoundError } from "./errors.ts";
+import { type Messages, notifyChanges } from "./messages.ts";
 import type { Queryable, SqlExecutor } from "./sql/executor.ts";
+
+/** The hierarchy separator of mailbox names. */
+export const SEPARATOR = "/";
+
+/** STATUS counts of a mailbox (RFC 9051 §6.3.11). */
+export interface MailboxStatus {
+  messages: number;
+  unseen: number;
+  deleted: number;
+  size: number;
+  uidNext: number;
+  uidValidity: number;
+  highestModseq: number;
+}
+
+/** Refuses names that are empty, have empty levels, NUL/control characters, or are too long. */
+export function checkMailboxName(name: string): void {
+  if (!name || name.length > 512 || /[\x00-\x1f\x7f]/.test(name)) {
+    throw new InvalidInputError(`Invalid mailbox name "${name.slice(0, 50)}"`);
+  }
+  if (name.split(SEPARATOR).some((level) => level === "" || level.length > 255)) {
+    throw new InvalidInputError(`Invalid mailbox name "${name.slice(0, 50)}": empty hierarchy level`);
+  }
+}
+
+function canonical(name: string): string {
+  const [first, ...rest] = name.split(SEPARATOR);
+  return first!.toUpperCase() === "INBOX" ? ["INBOX", ...rest].join(SEPARATOR) : name;
+}
 
 /** The mailboxes every new account gets, with their RFC 6154 special-use attributes. */
 export const DEFAULT_MAILBOXES: readonly { name: string; specialUse: string | null }[] = [
@@ -76,9 +107,11 @@ export async function createDefaultMailboxes(tx: Queryable, accountId: number): 
 /** Mailbox queries. */
 export class Mailboxes {
   readonly #db: SqlExecutor;
+  readonly #messages: Messages;
 
-  constructor(db: SqlExecutor) {
+  constructor(db: SqlExecutor, messages: Messages) {
     this.#db = db;
+    this.#messages = messages;
   }
 
   /** Every mailbox of an account, by name. */
@@ -92,7 +125,7 @@ export class Mailboxes {
 
   /** A mailbox by name (INBOX in any case), or undefined. */
   async get(accountId: number, name: string): Promise<Mailbox | undefined> {
-    const key = name.toUpperCase() === "INBOX" ? "INBOX" : name;
+    const key = canonical(name);
     const rows = await this.#db.query<MailboxRow>(
       `SELECT ${COLUMNS} FROM mailboxes WHERE account_id = $1 AND name = $2`,
       [accountId, key],
@@ -116,5 +149,155 @@ export class Mailboxes {
       [accountIds],
     );
     return new Map(rows.map((r) => [r.account_id, r.id]));
+  }
+
+  /**
+   * Creates a mailbox, and its missing parents (RFC 9051 §6.3.4). Throws ConflictError when it exists,
+   * InvalidInputError for a bad name.
+   */
+  async create(accountId: number, input: string, options: { specialUse?: string | null } = {}): Promise<Mailbox> {
+    const name = canonical(input.replace(/\/+$/, ""));
+    checkMailboxName(name);
+    return await this.#db.transaction(async (tx) => {
+      await tx.query("SELECT id FROM accounts WHERE id = $1 FOR UPDATE", [accountId]); // one creator at a time
+      const levels = name.split(SEPARATOR);
+      let parentId: number | null = null;
+      for (let i = 1; i < levels.length; i++) {
+        const path = levels.slice(0, i).join(SEPARATOR);
+        const existing: { id: number }[] = await tx.query<{ id: number }>(
+          "SELECT id FROM mailboxes WHERE account_id = $1 AND name = $2",
+          [accountId, path],
+        );
+        parentId = existing[0]?.id ??
+          (await tx.query<{ id: number }>(
+            "INSERT INTO mailboxes (account_id, name, parent_id) VALUES ($1, $2, $3) RETURNING id",
+            [accountId, path, parentId],
+          ))[0]!.id;
+      }
+      const rows = await tx.query<MailboxRow>(
+        `INSERT INTO mailboxes (account_id, name, parent_id, special_use) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (account_id, name) DO NOTHING RETURNING ${COLUMNS}`,
+        [accountId, name, parentId, options.specialUse ?? null],
+      );
+      if (!rows[0]) throw new ConflictError(`Mailbox "${name}" already exists`);
+      return toMailbox(rows[0]);
+    });
+  }
+
+  /** Deletes a mailbox with its messages. INBOX cannot be deleted; a mailbox with children neither. */
+  async remove(accountId: number, input: string): Promise<void> {
+    const name = canonical(input);
+    if (name === "INBOX") throw new InvalidInputError("INBOX cannot be deleted");
+    await this.#db.transaction(async (tx) => {
+      const [box] = await tx.query<{ id: number; children: number }>(
+        `SELECT id, (SELECT count(*) FROM mailboxes c WHERE c.parent_id = mb.id)::int8 AS children
+           FROM mailboxes mb WHERE account_id = $1 AND name = $2 FOR UPDATE`,
+        [accountId, name],
+      );
+      if (!box) throw new NotFoundError(`No mailbox "${name}"`);
+      if (box.children > 0) throw new ConflictError(`Mailbox "${name}" has children: delete them first`);
+      await tx.query("DELETE FROM mailboxes WHERE id = $1", [box.id]);
+      await notifyChanges(tx, [[box.id, 0]]);
+    });
+  }
+
+  /**
+   * Renames a mailbox and everything below it (RFC 9051 §6.3.6). Renaming INBOX moves its messages into a new
+   * mailbox of that name and leaves INBOX empty.
+   */
+  async rename(accountId: number, fromInput: string, toInput: string): Promise<void> {
+    const from = canonical(fromInput);
+    const to = canonical(toInput.replace(/\/+$/, ""));
+    checkMailboxName(to);
+    if (to === "INBOX" || to.startsWith(from + SEPARATOR)) {
+      throw new InvalidInputError(`Cannot rename "${from}" to "${to}"`);
+    }
+    if (from === "INBOX") {
+      const source = await this.get(accountId, "INBOX");
+      if (!source) throw new NotFoundError("No INBOX");
+      const target = await this.create(accountId, to);
+      await this.#messages.copy(source.id, await this.#messages.uids(source.id), target.id, { move: true });
+      return;
+    }
+    await this.#db.transaction(async (tx) => {
+      await tx.query("SELECT id FROM accounts WHERE id = $1 FOR UPDATE", [accountId]);
+      const [box] = await tx.query<{ id: number }>("SELECT id FROM mailboxes WHERE account_id = $1 AND name = $2", [
+        accountId,
+        from,
+      ]);
+      if (!box) throw new NotFoundError(`No mailbox "${from}"`);
+      const clash = await tx.query("SELECT 1 FROM mailboxes WHERE account_id = $1 AND (name = $2 OR name LIKE $3)", [
+        accountId,
+        to,
+        to.replace(/[\\%_]/g, "\\$&") + SEPARATOR + "%",
+      ]);
+      if (clash.length) throw new ConflictError(`Mailbox "${to}" already exists`);
+      // Missing parents of the new name.
+      const levels = to.split(SEPARATOR);
+      let parentId: number | null = null;
+      for (let i = 1; i < levels.length; i++) {
+        const path = levels.slice(0, i).join(SEPARATOR);
+        const existing: { id: number }[] = await tx.query<{ id: number }>(
+          "SELECT id FROM mailboxes WHERE account_id = $1 AND name = $2",
+          [accountId, path],
+        );
+        parentId = existing[0]?.id ??
+          (await tx.query<{ id: number }>(
+            "INSERT INTO mailboxes (account_id, name, parent_id) VALUES ($1, $2, $3) RETURNING id",
+            [accountId, path, parentId],
+          ))[0]!.id;
+      }
+      await tx.query(
+        `UPDATE mailboxes SET name = $3 || substr(name, length($2) + 1)
+          WHERE account_id = $1 AND (name = $2 OR substr(name, 1, length($2) + 1) = $2 || '${SEPARATOR}')`,
+        [accountId, from, to],
+      );
+      await tx.query("UPDATE mailboxes SET parent_id = $2 WHERE id = $1", [box.id, parentId]);
+    });
+  }
+
+  /** SUBSCRIBE / UNSUBSCRIBE. */
+  async setSubscribed(accountId: number, input: string, subscribed: boolean): Promise<void> {
+    const rows = await this.#db.query(
+      "UPDATE mailboxes SET subscribed = $3 WHERE account_id = $1 AND name = $2 RETURNING id",
+      [accountId, canonical(input), subscribed],
+    );
+    if (!rows.length) throw new NotFoundError(`No mailbox "${input}"`);
+  }
+
+  /** STATUS counts of mailboxes by id (one query). */
+  async status(mailboxIds: readonly number[]): Promise<Map<number, MailboxStatus>> {
+    const rows = await this.#db.query<{
+      id: number;
+      messages: number;
+      unseen: number;
+      deleted: number;
+      size: number;
+      uid_next: number;
+      uid_validity: number;
+      highest_modseq: number;
+    }>(
+      `SELECT mb.id, mb.message_count AS messages, mb.size_bytes AS size, mb.uid_next, mb.uid_validity,
+              mb.highest_modseq,
+              (SELECT count(*) FROM messages m WHERE m.mailbox_id = mb.id AND NOT '\\Seen' = ANY(m.flags))::int8 AS unseen,
+              (SELECT count(*) FROM messages m WHERE m.mailbox_id = mb.id AND '\\Deleted' = ANY(m.flags))::int8 AS deleted
+         FROM mailboxes mb WHERE mb.id = ANY($1::bigint[])`,
+      [mailboxIds],
+    );
+    return new Map(rows.map((r) => [r.id, {
+      messages: r.messages,
+      unseen: r.unseen,
+      deleted: r.deleted,
+      size: r.size,
+      uidNext: r.uid_next,
+      uidValidity: r.uid_validity,
+      highestModseq: r.highest_modseq,
+    }]));
+  }
+
+  /** A mailbox by id, or undefined (e.g. deleted meanwhile). */
+  async byId(id: number): Promise<Mailbox | undefined> {
+    const rows = await this.#db.query<MailboxRow>(`SELECT ${COLUMNS} FROM mailboxes WHERE id = $1`, [id]);
+    return rows[0] && toMailbox(rows[0]);
   }
 }

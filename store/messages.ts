@@ -5,6 +5,8 @@
  * (never from process memory), writes the change log and NOTIFYs — so several instances can share one database.
  */
 import { GroupCommit } from "./group_commit.ts";
+import { NotFoundError, QuotaExceededError } from "./errors.ts";
+import { needsBlob, type SearchCriteria, searchSql } from "./search.ts";
 import type { Queryable, SqlExecutor } from "./sql/executor.ts";
 import { CHANGES_CHANNEL } from "./changes.ts";
 
@@ -16,6 +18,10 @@ export interface ParsedContent {
   searchText: string;
   /** Message-ID without angle brackets, when present. */
   messageId: string | null;
+  /** Decoded, unfolded header lines for SEARCH HEADER/TEXT (default: none). */
+  headerText?: string;
+  /** The Date: header, for SEARCH SENT* (default: none). */
+  sentDate?: Date | null;
 }
 
 /** One mailbox a delivery goes into. */
@@ -60,6 +66,46 @@ export interface Appended {
   modseq: number;
 }
 
+/** Per-message metadata for FETCH (no body). */
+export interface MessageMeta {
+  uid: number;
+  modseq: number;
+  flags: string[];
+  internalDate: Date;
+  size: number;
+  messageId: string | null;
+  /** Content hash (hex), to read the body or a slice of it. */
+  hash: string;
+  /** The parsed structure, when asked for. */
+  structure?: unknown;
+}
+
+interface MetaRow {
+  uid: number;
+  modseq: number;
+  flags: string[];
+  internal_date: Date;
+  size: number;
+  message_id: string | null;
+  hash: string;
+  structure?: unknown;
+  [key: string]: unknown;
+}
+
+function toMeta(r: MetaRow): MessageMeta {
+  const m: MessageMeta = {
+    uid: r.uid,
+    modseq: r.modseq,
+    flags: r.flags,
+    internalDate: r.internal_date,
+    size: r.size,
+    messageId: r.message_id,
+    hash: r.hash,
+  };
+  if (r.structure !== undefined) m.structure = r.structure;
+  return m;
+}
+
 /** A message as listed (no body). */
 export interface MessageSummary {
   id: number;
@@ -74,6 +120,11 @@ export interface MessageSummary {
 
 /** Contents up to this size are inserted together in one statement per batch. */
 const SMALL_BLOB = 256 * 1024;
+
+/** Flags as stored: distinct and sorted, so two flag sets compare as arrays. */
+export function normalizeFlags(flags: readonly string[]): string[] {
+  return [...new Set(flags)].sort();
+}
 
 function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -158,6 +209,227 @@ export class Messages {
     );
     return rows[0]?.data;
   }
+
+  /** Every UID of a mailbox, ascending (an IMAP session's sequence-number map). */
+  async uids(mailboxId: number): Promise<number[]> {
+    const rows = await this.#db.query<{ uid: number }>(
+      "SELECT uid FROM messages WHERE mailbox_id = $1 ORDER BY uid",
+      [mailboxId],
+    );
+    return rows.map((r) => r.uid);
+  }
+
+  /**
+   * Metadata of the messages whose UIDs fall in `ranges`, ascending; with `structure`, the parsed structure
+   * too (one join, no body bytes). `changedSince` keeps only messages with a greater MODSEQ (CONDSTORE).
+   */
+  async meta(
+    mailboxId: number,
+    ranges: readonly (readonly [number, number])[],
+    options: { structure?: boolean; changedSince?: number } = {},
+  ): Promise<MessageMeta[]> {
+    if (!ranges.length) return [];
+    const params: unknown[] = [mailboxId];
+    const where = searchSql({ type: "uids", ranges }, params);
+    let changed = "";
+    if (options.changedSince !== undefined) {
+      params.push(options.changedSince);
+      changed = ` AND m.modseq > $${params.length}`;
+    }
+    const rows = await this.#db.query<MetaRow>(
+      `SELECT m.uid, m.modseq, m.flags, m.internal_date, m.size, m.message_id, encode(m.blob_hash, 'hex') AS hash
+              ${options.structure ? ", b.structure" : ""}
+         FROM messages m ${options.structure ? "JOIN blobs b ON b.hash = m.blob_hash" : ""}
+        WHERE m.mailbox_id = $1 AND ${where}${changed} ORDER BY m.uid`,
+      params,
+    );
+    return rows.map(toMeta);
+  }
+
+  /** The whole raw message by content hash (hex). */
+  async content(hash: string): Promise<Uint8Array> {
+    const rows = await this.#db.query<{ data: Uint8Array }>("SELECT data FROM blobs WHERE hash = decode($1, 'hex')", [
+      hash,
+    ]);
+    if (!rows[0]) throw new NotFoundError(`no content ${hash}`);
+    return rows[0].data;
+  }
+
+  /** Bytes `[start, start + length)` of a content, read without loading the rest (partial FETCH). */
+  async slice(hash: string, start: number, length: number): Promise<Uint8Array> {
+    const rows = await this.#db.query<{ data: Uint8Array }>(
+      "SELECT substring(data FROM $2::int FOR $3::int) AS data FROM blobs WHERE hash = decode($1, 'hex')",
+      [hash, start + 1, Math.max(0, length)],
+    );
+    return rows[0]?.data ?? new Uint8Array();
+  }
+
+  /** UIDs matching `criteria`, ascending, and the highest MODSEQ among them (SEARCH, RFC 7162 §3.1.5). */
+  async search(mailboxId: number, criteria: SearchCriteria): Promise<{ uids: number[]; highestModseq: number }> {
+    const params: unknown[] = [mailboxId];
+    const where = searchSql(criteria, params);
+    const rows = await this.#db.query<{ uid: number; modseq: number }>(
+      `SELECT m.uid, m.modseq FROM messages m ${needsBlob(criteria) ? "JOIN blobs b ON b.hash = m.blob_hash" : ""}
+        WHERE m.mailbox_id = $1 AND ${where} ORDER BY m.uid`,
+      params,
+    );
+    return { uids: rows.map((r) => r.uid), highestModseq: rows.reduce((m, r) => Math.max(m, r.modseq), 0) };
+  }
+
+  /**
+   * Changes flags of the given UIDs (RFC 9051 §6.4.6) with one new MODSEQ. `unchangedSince` (RFC 7162 §3.1.3)
+   * leaves messages modified after it alone and reports them in `modified`.
+   */
+  async storeFlags(
+    mailboxId: number,
+    uids: readonly number[],
+    op: "add" | "remove" | "set",
+    flags: readonly string[],
+    unchangedSince?: number,
+  ): Promise<{ updated: { uid: number; flags: string[]; modseq: number }[]; modified: number[] }> {
+    if (!uids.length) return { updated: [], modified: [] };
+    const list = normalizeFlags(flags);
+    const expr = op === "add"
+      ? "(SELECT coalesce(array_agg(DISTINCT f ORDER BY f), '{}') FROM unnest(m.flags || $3::text[]) f)"
+      : op === "remove"
+      ? "(SELECT coalesce(array_agg(f ORDER BY f), '{}') FROM unnest(m.flags) f WHERE f <> ALL($3::text[]))"
+      : "$3::text[]";
+    return await this.#db.transaction(async (tx) => {
+      const modified = unchangedSince === undefined ? [] : (await tx.query<{ uid: number }>(
+        "SELECT uid FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) AND modseq > $3 ORDER BY uid",
+        [mailboxId, uids, unchangedSince],
+      )).map((r) => r.uid);
+      const [box] = await tx.query<{ modseq: number }>(
+        "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = $1 RETURNING highest_modseq AS modseq",
+        [mailboxId],
+      );
+      if (!box) throw new NotFoundError("mailbox vanished");
+      const updated = await tx.query<{ uid: number; flags: string[]; modseq: number }>(
+        `UPDATE messages m SET flags = ${expr}, modseq = $4
+          WHERE m.mailbox_id = $1 AND m.uid = ANY($2::bigint[]) AND m.flags IS DISTINCT FROM ${expr}
+            ${unchangedSince === undefined ? "" : "AND m.modseq <= $5"}
+          RETURNING m.uid, m.flags, m.modseq`,
+        unchangedSince === undefined
+          ? [mailboxId, uids, list, box.modseq]
+          : [mailboxId, uids, list, box.modseq, unchangedSince],
+      );
+      if (updated.length) await notifyChanges(tx, [[mailboxId, box.modseq]]);
+      updated.sort((a, b) => a.uid - b.uid);
+      return { updated, modified };
+    });
+  }
+
+  /**
+   * Removes messages flagged `\Deleted` (all of them, or only those in `uids` for UID EXPUNGE) and records the
+   * expunges in the change log. Returns the expunged UIDs, ascending.
+   */
+  async expunge(mailboxId: number, uids?: readonly number[]): Promise<number[]> {
+    return await this.#db.transaction(async (tx) => {
+      const gone = await tx.query<{ uid: number }>(
+        `DELETE FROM messages WHERE mailbox_id = $1 AND '\\Deleted' = ANY(flags)
+           ${uids ? "AND uid = ANY($2::bigint[])" : ""} RETURNING uid`,
+        uids ? [mailboxId, uids] : [mailboxId],
+      );
+      if (!gone.length) return [];
+      const list = gone.map((r) => r.uid).sort((a, b) => a - b);
+      await recordExpunges(tx, mailboxId, list);
+      return list;
+    });
+  }
+
+  /**
+   * Copies (or moves, RFC 6851) messages to another mailbox of the same account, keeping flags and internal
+   * dates. Returns `[sourceUid, newUid]` pairs in source UID order (COPYUID, RFC 4315). Checks the quota.
+   */
+  async copy(
+    fromMailboxId: number,
+    uids: readonly number[],
+    toMailboxId: number,
+    options: { move?: boolean; quotaBytes?: number } = {},
+  ): Promise<[number, number][]> {
+    if (!uids.length) return [];
+    return await this.#db.transaction(async (tx) => {
+      const source = await tx.query<{ uid: number; size: number }>(
+        "SELECT uid, size FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) ORDER BY uid",
+        [fromMailboxId, uids],
+      );
+      if (!source.length) return [];
+      if (!options.move && options.quotaBytes) {
+        const need = source.reduce((n, r) => n + r.size, 0);
+        const [acct] = await tx.query<{ used_bytes: number }>(
+          "SELECT a.used_bytes FROM accounts a JOIN mailboxes mb ON mb.account_id = a.id WHERE mb.id = $1",
+          [toMailboxId],
+        );
+        if ((acct?.used_bytes ?? 0) + need > options.quotaBytes) throw new QuotaExceededError("over quota");
+      }
+      const [dst] = await tx.query<{ first_uid: number; modseq: number }>(
+        `UPDATE mailboxes SET uid_next = uid_next + $2, highest_modseq = highest_modseq + 1 WHERE id = $1
+          RETURNING uid_next - $2 AS first_uid, highest_modseq AS modseq`,
+        [toMailboxId, source.length],
+      );
+      if (!dst) throw new NotFoundError("target mailbox vanished");
+      const srcUids = source.map((r) => r.uid);
+      const newUids = srcUids.map((_, i) => dst.first_uid + i);
+      await tx.query(
+        `INSERT INTO messages (mailbox_id, uid, modseq, flags, internal_date, size, blob_hash, message_id)
+           SELECT $1, n.new_uid, $2, m.flags, m.internal_date, m.size, m.blob_hash, m.message_id
+             FROM unnest($4::bigint[], $5::bigint[]) AS n(old_uid, new_uid)
+             JOIN messages m ON m.mailbox_id = $3 AND m.uid = n.old_uid`,
+        [toMailboxId, dst.modseq, fromMailboxId, srcUids, newUids],
+      );
+      await tx.query(
+        `INSERT INTO mailbox_changes (mailbox_id, modseq, uid, kind)
+           SELECT $1, $2, u, 'append' FROM unnest($3::bigint[]) u`,
+        [toMailboxId, dst.modseq, newUids],
+      );
+      await notifyChanges(tx, [[toMailboxId, dst.modseq]]);
+      if (options.move) {
+        await tx.query("DELETE FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[])", [
+          fromMailboxId,
+          srcUids,
+        ]);
+        await recordExpunges(tx, fromMailboxId, srcUids);
+      }
+      return srcUids.map((u, i) => [u, newUids[i]!] as [number, number]);
+    });
+  }
+
+  /**
+   * IMAP APPEND: stores one message with flags and internal date. Appending to the Sent mailbox a message whose
+   * Message-ID is already there (saved at submission) returns the existing UID instead of a duplicate.
+   */
+  async append(
+    mailboxId: number,
+    delivery: { raw: Uint8Array; parsed: ParsedContent; flags: readonly string[]; internalDate?: Date },
+    options: { dedupeByMessageId?: boolean; quotaBytes?: number; usedBytes?: number } = {},
+  ): Promise<{ uid: number; existing: boolean }> {
+    if (options.dedupeByMessageId && delivery.parsed.messageId) {
+      const [row] = await this.#db.query<{ uid: number }>(
+        "SELECT uid FROM messages WHERE mailbox_id = $1 AND message_id = $2 ORDER BY uid LIMIT 1",
+        [mailboxId, delivery.parsed.messageId],
+      );
+      if (row) return { uid: row.uid, existing: true };
+    }
+    if (options.quotaBytes && (options.usedBytes ?? 0) + delivery.raw.length > options.quotaBytes) {
+      throw new QuotaExceededError("over quota");
+    }
+    const [landed] = await this.deliver({
+      raw: delivery.raw,
+      parsed: delivery.parsed,
+      targets: [{ mailboxId, flags: delivery.flags }],
+      ...(delivery.internalDate ? { internalDate: delivery.internalDate } : {}),
+    });
+    return { uid: landed!.uid, existing: false };
+  }
+
+  /** Expunged UIDs of a mailbox after `modseq` (QRESYNC VANISHED, RFC 7162 §3.2.5). */
+  async expungedSince(mailboxId: number, modseq: number): Promise<number[]> {
+    const rows = await this.#db.query<{ uid: number }>(
+      "SELECT uid FROM mailbox_changes WHERE mailbox_id = $1 AND kind = 'expunge' AND modseq > $2 ORDER BY uid",
+      [mailboxId, modseq],
+    );
+    return rows.map((r) => r.uid);
+  }
 }
 
 /** Appends a batch of deliveries in the caller's transaction. Exported for the store's own tests. */
@@ -170,10 +442,18 @@ export async function appendBatch(tx: Queryable, batch: readonly Prepared[]): Pr
   const small = unique.filter((d) => d.raw.length <= SMALL_BLOB);
   for (const d of unique.filter((d) => d.raw.length > SMALL_BLOB)) {
     await tx.query(
-      `INSERT INTO blobs (hash, data, size, structure, search_text)
-         VALUES (decode($1, 'hex'), $2, $3, $4::jsonb, $5)
+      `INSERT INTO blobs (hash, data, size, structure, search_text, header_text, sent_at)
+         VALUES (decode($1, 'hex'), $2, $3, $4::jsonb, $5, $6, $7::timestamptz)
          ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount`,
-      [d.hash, d.raw, d.raw.length, JSON.stringify(d.parsed.structure), d.parsed.searchText],
+      [
+        d.hash,
+        d.raw,
+        d.raw.length,
+        JSON.stringify(d.parsed.structure),
+        d.parsed.searchText,
+        d.parsed.headerText ?? "",
+        d.parsed.sentDate?.toISOString() ?? null,
+      ],
     );
   }
   if (small.length) {
@@ -186,9 +466,10 @@ export async function appendBatch(tx: Queryable, batch: readonly Prepared[]): Pr
       at += d.raw.length;
     }
     await tx.query(
-      `INSERT INTO blobs (hash, data, size, structure, search_text)
-         SELECT decode(h, 'hex'), substring($2::bytea FROM o::int FOR l::int), l, s::jsonb, t
-           FROM unnest($1::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[]) AS r(h, o, l, s, t)
+      `INSERT INTO blobs (hash, data, size, structure, search_text, header_text, sent_at)
+         SELECT decode(h, 'hex'), substring($2::bytea FROM o::int FOR l::int), l, s::jsonb, t, ht, sd
+           FROM unnest($1::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[],
+                       $8::timestamptz[]) AS r(h, o, l, s, t, ht, sd)
          ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount`,
       [
         small.map((d) => d.hash),
@@ -197,6 +478,8 @@ export async function appendBatch(tx: Queryable, batch: readonly Prepared[]): Pr
         small.map((d) => d.raw.length),
         small.map((d) => JSON.stringify(d.parsed.structure)),
         small.map((d) => d.parsed.searchText),
+        small.map((d) => d.parsed.headerText ?? ""),
+        small.map((d) => d.parsed.sentDate?.toISOString() ?? null),
       ],
     );
   }
@@ -240,7 +523,7 @@ export async function appendBatch(tx: Queryable, batch: readonly Prepared[]): Pr
       cols.mailbox.push(t.mailboxId);
       cols.uid.push(uid);
       cols.modseq.push(slot.modseq);
-      cols.flags.push(JSON.stringify(t.flags ?? []));
+      cols.flags.push(JSON.stringify(normalizeFlags(t.flags ?? [])));
       cols.date.push(d.internalDate?.toISOString() ?? now);
       cols.size.push(d.raw.length);
       cols.hash.push(d.hash);
@@ -282,6 +565,20 @@ async function appendQueue(tx: Queryable, batch: readonly Prepared[]): Promise<v
       rows.map((r) => JSON.stringify(r.dsn ?? {})),
     ],
   );
+}
+
+/** Writes expunges to the change log with a new MODSEQ and notifies. */
+async function recordExpunges(tx: Queryable, mailboxId: number, uids: readonly number[]): Promise<void> {
+  const [box] = await tx.query<{ modseq: number }>(
+    "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = $1 RETURNING highest_modseq AS modseq",
+    [mailboxId],
+  );
+  await tx.query(
+    `INSERT INTO mailbox_changes (mailbox_id, modseq, uid, kind)
+       SELECT $1, $2, u, 'expunge' FROM unnest($3::bigint[]) u`,
+    [mailboxId, box!.modseq, uids],
+  );
+  await notifyChanges(tx, [[mailboxId, box!.modseq]]);
 }
 
 /** NOTIFYs `mailboxId:modseq` pairs; delivered to listeners when the transaction commits. */

@@ -6,6 +6,7 @@
 import type { SqlExecutor } from "./sql/executor.ts";
 import init from "./migrations/001_init.sql" with { type: "text" };
 import outboundQueue from "./migrations/002_outbound_queue.sql" with { type: "text" };
+import search from "./migrations/003_search.sql" with { type: "text" };
 
 /** A migration: applied once, in version order. */
 export interface Migration {
@@ -18,6 +19,7 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "init", sql: init },
   { version: 2, name: "outbound_queue", sql: outboundQueue },
+  { version: 3, name: "search", sql: search },
 ];
 
 /** Advisory lock key held while migrating ("silvermail" in ASCII, truncated to int8). */

@@ -22,7 +22,9 @@ export type { Account, AccountPolicy } from "./accounts.ts";
 export type { Alias, Resolution } from "./aliases.ts";
 export type { ChangeRow, MailboxChanged } from "./changes.ts";
 export type { Domain } from "./domains.ts";
-export type { Mailbox } from "./mailboxes.ts";
+export type { Mailbox, MailboxStatus } from "./mailboxes.ts";
+export { SEPARATOR } from "./mailboxes.ts";
+export type { SearchCriteria } from "./search.ts";
 export type { QueuedRecipient } from "./queue.ts";
 export { DEFAULT_MAILBOXES } from "./mailboxes.ts";
 export type {
@@ -30,11 +32,12 @@ export type {
   Delivery,
   DeliveryTarget,
   DsnParams,
+  MessageMeta,
   MessageSummary,
   ParsedContent,
   QueueEntry,
 } from "./messages.ts";
-export { ConflictError, InvalidInputError, LockedError, NotFoundError } from "./errors.ts";
+export { ConflictError, InvalidInputError, LockedError, NotFoundError, QuotaExceededError } from "./errors.ts";
 export type { SqlExecutor } from "./sql/executor.ts";
 
 /** Where the store lives. */
@@ -71,8 +74,8 @@ export class Store {
     this.domains = new Domains(db);
     this.accounts = new Accounts(db, policy);
     this.aliases = new Aliases(db);
-    this.mailboxes = new Mailboxes(db);
     this.messages = new Messages(db);
+    this.mailboxes = new Mailboxes(db, this.messages);
     this.changes = new Changes(db);
     this.queue = new Queue(db);
   }

@@ -1,0 +1,125 @@
+import assert from "node:assert/strict";
+import { parseMessage } from "../mail/parse.ts";
+import { storeTest } from "../tests/harness.ts";
+import { ConflictError, NotFoundError, QuotaExceededError } from "./mod.ts";
+
+const PW = "correct horse battery";
+const msg = (subject: string, body = "hello world", extra = "") =>
+  new TextEncoder().encode(
+    `From: A <a@example.test>\r\nTo: b@example.test\r\nSubject: ${subject}\r\nDate: Mon, 2 Feb 2026 10:00:00 +0000\r\n` +
+      `Message-ID: <${subject.replace(/\W/g, "")}@x>\r\n${extra}\r\n${body}\r\n`,
+  );
+
+storeTest("imap ops: append, flags with UNCHANGEDSINCE, search, expunge, copy and move", async (_t, { store }) => {
+  await store.domains.add("example.test");
+  const a = await store.accounts.create("a@example.test", PW);
+  const inbox = (await store.mailboxes.get(a.id, "INBOX"))!;
+  const uids: number[] = [];
+  for (const [i, s] of ["Lunch plans", "Invoice 42", "Grüße aus Köln"].entries()) {
+    const raw = msg(s, i === 2 ? "schöne Grüße" : "hello world");
+    uids.push(
+      (await store.messages.append(inbox.id, { raw, parsed: parseMessage(raw), flags: i ? [] : ["\\Seen"] })).uid,
+    );
+  }
+  assert.deepEqual(uids, [1, 2, 3]);
+  assert.deepEqual(await store.messages.uids(inbox.id), [1, 2, 3]);
+  const meta = await store.messages.meta(inbox.id, [[1, 3]], { structure: true });
+  assert.equal(meta.length, 3);
+  assert.ok((meta[0]!.structure as { imap: { envelope: string } }).imap.envelope.includes("Lunch plans"));
+
+  const s1 = await store.messages.storeFlags(inbox.id, [1, 2], "add", ["\\Flagged", "$Work"]);
+  assert.deepEqual(s1.updated.map((u) => u.flags), [["$Work", "\\Flagged", "\\Seen"], ["$Work", "\\Flagged"]]);
+  const m1 = s1.updated[0]!.modseq;
+  const s2 = await store.messages.storeFlags(inbox.id, [1, 2, 3], "remove", ["$Work"], m1 - 1);
+  assert.deepEqual(s2.modified, [1, 2], "changed since UNCHANGEDSINCE");
+  assert.deepEqual(s2.updated, []);
+  const s3 = await store.messages.storeFlags(inbox.id, [3], "set", ["\\Answered"]);
+  assert.deepEqual(s3.updated[0]!.flags, ["\\Answered"]);
+  assert.deepEqual((await store.messages.meta(inbox.id, [[1, 3]], { changedSince: m1 })).map((m) => m.uid), [3]);
+
+  const search = async (c: Parameters<typeof store.messages.search>[1]) =>
+    (await store.messages.search(inbox.id, c)).uids;
+  assert.deepEqual(await search({ type: "flag", flag: "\\Seen", set: false }), [2, 3]);
+  assert.deepEqual(await search({ type: "flag", flag: "$work", set: true }), [1, 2]);
+  assert.deepEqual(await search({ type: "header", field: "Subject", value: "invoice" }), [2]);
+  assert.deepEqual(await search({ type: "header", field: "subject", value: "KÖLN" }), [3]);
+  assert.deepEqual(await search({ type: "body", value: "GRÜSSE" }), []);
+  assert.deepEqual(await search({ type: "body", value: "Grüße" }), [3]);
+  assert.deepEqual(await search({ type: "text", value: "lunch" }), [1]);
+  assert.deepEqual(await search({ type: "date", field: "sent", op: "on", date: "2026-02-02" }), [1, 2, 3]);
+  assert.deepEqual(await search({ type: "date", field: "internal", op: "before", date: "2000-01-01" }), []);
+  assert.deepEqual(
+    await search({
+      type: "or",
+      left: { type: "uids", ranges: [[1, 1]] },
+      right: { type: "not", key: { type: "size", op: "larger", size: 1 } },
+    }),
+    [1],
+  );
+  assert.deepEqual(await search({ type: "and", keys: [{ type: "modseq", modseq: m1 }, { type: "all" }] }), [1, 2, 3]);
+
+  await store.messages.storeFlags(inbox.id, [2], "add", ["\\Deleted"]);
+  assert.deepEqual(
+    await store.messages.expunge(inbox.id, [1]),
+    [],
+    "UID EXPUNGE only removes \\Deleted ones in the set",
+  );
+  assert.deepEqual(await store.messages.expunge(inbox.id), [2]);
+  assert.deepEqual(await store.messages.expungedSince(inbox.id, 0), [2]);
+
+  const archive = (await store.mailboxes.get(a.id, "Archive"))!;
+  assert.deepEqual(await store.messages.copy(inbox.id, [1, 3], archive.id), [[1, 1], [3, 2]]);
+  assert.deepEqual(await store.messages.copy(inbox.id, [3], archive.id, { move: true }), [[3, 3]]);
+  assert.deepEqual(await store.messages.uids(inbox.id), [1]);
+  assert.deepEqual(await store.messages.uids(archive.id), [1, 2, 3]);
+  assert.deepEqual((await store.messages.meta(archive.id, [[1, 1]]))[0]!.flags, ["$Work", "\\Flagged", "\\Seen"]);
+  const blobs = await store.db.query<{ refcount: number }>("SELECT refcount FROM blobs ORDER BY refcount");
+  assert.deepEqual(blobs.map((b) => b.refcount), [2, 2], "copies share content");
+  const st = await store.mailboxes.status([inbox.id, archive.id]);
+  assert.equal(st.get(archive.id)!.messages, 3);
+  assert.equal(st.get(archive.id)!.unseen, 2);
+  await assert.rejects(store.messages.copy(inbox.id, [1], archive.id, { quotaBytes: 10 }), QuotaExceededError);
+});
+
+storeTest("imap ops: Sent de-duplicates an APPEND of a message saved at submission", async (_t, { store }) => {
+  await store.domains.add("example.test");
+  const a = await store.accounts.create("a@example.test", PW);
+  const sent = (await store.mailboxes.special(a.id, "\\Sent"))!;
+  const raw = msg("Report");
+  await store.messages.deliver({
+    raw,
+    parsed: parseMessage(raw),
+    targets: [{ mailboxId: sent.id, flags: ["\\Seen"] }],
+  });
+  const again = await store.messages.append(sent.id, { raw, parsed: parseMessage(raw), flags: ["\\Seen"] }, {
+    dedupeByMessageId: true,
+  });
+  assert.deepEqual(again, { uid: 1, existing: true });
+  assert.equal((await store.messages.uids(sent.id)).length, 1);
+});
+
+storeTest("imap ops: create with parents, rename with children, INBOX rename, delete", async (_t, { store }) => {
+  await store.domains.add("example.test");
+  const a = await store.accounts.create("a@example.test", PW);
+  await store.mailboxes.create(a.id, "Projects/2026/Q1");
+  await assert.rejects(store.mailboxes.create(a.id, "Projects"), ConflictError);
+  await assert.rejects(store.mailboxes.create(a.id, "bad//name"), /empty hierarchy level/);
+  await store.mailboxes.rename(a.id, "Projects", "Work/Projects");
+  const names = (await store.mailboxes.list(a.id)).map((m) => m.name);
+  assert.ok(names.includes("Work/Projects/2026/Q1") && names.includes("Work") && !names.includes("Projects"));
+  const q1 = (await store.mailboxes.get(a.id, "Work/Projects/2026/Q1"))!;
+  const parent = (await store.mailboxes.get(a.id, "Work/Projects/2026"))!;
+  assert.equal(q1.parentId, parent.id);
+  await assert.rejects(store.mailboxes.remove(a.id, "Work/Projects"), /has children/);
+  await store.mailboxes.remove(a.id, "Work/Projects/2026/Q1");
+  await assert.rejects(store.mailboxes.remove(a.id, "inbox"), /INBOX cannot be deleted/);
+  await assert.rejects(store.mailboxes.remove(a.id, "Nope"), NotFoundError);
+  const inbox = (await store.mailboxes.get(a.id, "INBOX"))!;
+  const raw = msg("Old mail");
+  await store.messages.deliver({ raw, parsed: parseMessage(raw), targets: [{ mailboxId: inbox.id }] });
+  await store.mailboxes.rename(a.id, "INBOX", "Old Inbox");
+  assert.deepEqual(await store.messages.uids(inbox.id), []);
+  assert.deepEqual(await store.messages.uids((await store.mailboxes.get(a.id, "Old Inbox"))!.id), [1]);
+  await store.mailboxes.setSubscribed(a.id, "Old Inbox", false);
+  assert.equal((await store.mailboxes.get(a.id, "Old Inbox"))!.subscribed, false);
+});

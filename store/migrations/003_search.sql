@@ -1,0 +1,4 @@
+-- Version 3: what SEARCH needs beyond the body text, parsed once at delivery: the decoded header block
+-- (HEADER, FROM, SUBJECT, …, TEXT) and the Date: header as a time (SENTBEFORE/SENTON/SENTSINCE).
+ALTER TABLE blobs ADD COLUMN header_text text NOT NULL DEFAULT '';
+ALTER TABLE blobs ADD COLUMN sent_at timestamptz;

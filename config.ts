@@ -56,11 +56,17 @@ export const ConfigSchema = z.object({
       "Largest message accepted, in bytes (announced in EHLO SIZE).",
     ),
     max_recipients: z.number().int().min(1).max(10000).default(100).describe("Recipients per message."),
+    max_connections_per_ip: z.number().int().min(1).default(20).describe(
+      "Simultaneous SMTP connections from one client IP (all SMTP listeners together).",
+    ),
   }).strict().default({}).describe("SMTP listeners and limits."),
   imap: z.object({
     imap: listener("IMAP (production port 143): STARTTLS, LOGIN only after TLS.", 2143),
     imaps: listener("IMAP over implicit TLS (production port 993).", 2993),
-  }).strict().default({}).describe("IMAP listeners."),
+    max_connections_per_ip: z.number().int().min(1).default(50).describe(
+      "Simultaneous IMAP connections from one client IP (a household behind one NAT has several devices).",
+    ),
+  }).strict().default({}).describe("IMAP listeners and limits."),
   admin: z.object({
     http: listener("Web admin panel and JSON API over HTTPS (production port 443).", 8443),
   }).strict().default({}).describe("The web admin panel."),

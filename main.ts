@@ -11,7 +11,9 @@ import { controlSocketPath, sendControlRequest, startControlServer } from "./cli
 import { promptNewPassword, readPasswordFromStdin } from "./cli/prompt.ts";
 import { type Config, configDoc, ConfigError, loadConfig } from "./config.ts";
 import { logger, setLogLevel } from "./log.ts";
+import { DEFAULT_IMAP_LIMITS, ImapServer } from "./imap/mod.ts";
 import { DEFAULT_LIMITS, type ListenerKind, SmtpServer } from "./smtp/mod.ts";
+import { AuthThrottle } from "./spam/auth_throttle.ts";
 import { LockedError, Store, type StoreOptions } from "./store/mod.ts";
 import { TlsContext } from "./tls/mod.ts";
 
@@ -89,6 +91,8 @@ async function serve(config: Config): Promise<number> {
       dataDir,
       hostname: config.hostname,
     });
+    // One failed-login throttle for SMTP AUTH and IMAP LOGIN: a guesser cannot double its budget.
+    const authThrottle = new AuthThrottle();
     const smtp = new SmtpServer({
       hostname: config.hostname,
       store,
@@ -98,7 +102,9 @@ async function serve(config: Config): Promise<number> {
         maxMessageSize: config.smtp.max_message_size,
         maxRecipients: config.smtp.max_recipients,
       },
+      maxConnectionsPerIp: config.smtp.max_connections_per_ip,
       allowPlaintextAuthOnLoopback: config.dev.allow_plaintext_auth_on_loopback,
+      authThrottle,
     });
     services.push({ name: "smtp", close: () => smtp.close() });
     const smtpListeners: [ListenerKind, { enabled: boolean; address: string; port: number }, string][] = [
@@ -112,6 +118,28 @@ async function serve(config: Config): Promise<number> {
       const how = kind === "submissions" ? "implicit TLS, AUTH" : kind === "mx" ? "STARTTLS" : "STARTTLS, AUTH";
       listening.push(`  ${label}${l.address}:${port}  (${how})`);
       log.info("listening", { service: `smtp-${kind}`, address: l.address, port });
+    }
+    const imap = new ImapServer({
+      hostname: config.hostname,
+      store,
+      tls,
+      limits: { ...DEFAULT_IMAP_LIMITS, maxMessageSize: config.smtp.max_message_size },
+      maxConnectionsPerIp: config.imap.max_connections_per_ip,
+      allowPlaintextAuthOnLoopback: config.dev.allow_plaintext_auth_on_loopback,
+      authThrottle,
+    });
+    services.push({ name: "imap", close: () => imap.close() });
+    for (
+      const [kind, l, label] of [["imap", config.imap.imap, "IMAP                 "], [
+        "imaps",
+        config.imap.imaps,
+        "IMAPS                ",
+      ]] as const
+    ) {
+      if (!l.enabled) continue;
+      const port = await imap.listen(kind, l.address, l.port);
+      listening.push(`  ${label}${l.address}:${port}  (${kind === "imaps" ? "implicit TLS" : "STARTTLS"})`);
+      log.info("listening", { service: kind, address: l.address, port });
     }
   } catch (e) {
     for (const s of services.reverse()) await s.close().catch(() => {});

@@ -1,6 +1,6 @@
 /**
  * @module
- * IMAP4rev1/IMAP4rev2 server (step 3 of the roadmap; not built yet). It will use `store/mod.ts` (mailboxes,
- * messages, the change log and notifications already exist there) and the parse-once structures in `mail/`.
+ * IMAP4rev1/IMAP4rev2 server: 143 (STARTTLS) and 993 (implicit TLS).
  */
-export {};
+export { type ImapListenerKind, ImapServer, type ImapServerOptions } from "./server.ts";
+export { DEFAULT_IMAP_LIMITS, type ImapSessionLimits } from "./session.ts";

@@ -8,7 +8,7 @@ import type { Logger } from "../log.ts";
 import type { Store } from "../store/mod.ts";
 import type { AuthThrottle } from "../spam/auth_throttle.ts";
 import type { TlsContext } from "../tls/mod.ts";
-import { type Connection, TimeoutError } from "./connection.ts";
+import { type Connection, TimeoutError } from "../net/connection.ts";
 import type { AcceptedRecipient, ListenerKind, SmtpDelivery } from "./deliver.ts";
 import {
   type BdatReader,

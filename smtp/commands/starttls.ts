@@ -4,7 +4,7 @@
  * AUTH, the transaction — and bytes the client pipelined behind the command are dropped, never executed.
  */
 import { formatReply, reply, type SimpleCommand } from "../protocol/mod.ts";
-import type { TlsInfo } from "../connection.ts";
+import type { TlsInfo } from "../../net/connection.ts";
 import type { SmtpContext } from "../session.ts";
 
 /** STARTTLS. */

@@ -1,0 +1,138 @@
+/**
+ * @module
+ * The state of a selected mailbox in one IMAP session: the sequence-number → UID map, the MODSEQ this session
+ * is in sync with, and the catch-up with what other sessions and deliveries changed (EXISTS, EXPUNGE or
+ * VANISHED, FETCH FLAGS). Expunges are held back while a command that must not see them runs (RFC 9051 §7.5.2:
+ * no EXPUNGE during FETCH, STORE or SEARCH), so sequence numbers stay consistent.
+ */
+import type { Mailbox, Store } from "../store/mod.ts";
+import { existsResponse, expungeResponse, flagList, vanishedResponse } from "./protocol/mod.ts";
+
+/** One selected (or examined) mailbox. */
+export class SelectedMailbox {
+  readonly mailbox: Mailbox;
+  readonly readOnly: boolean;
+  /** UIDs by sequence number − 1, ascending. */
+  uids: number[];
+  /** Everything up to this MODSEQ has been reported to the client. */
+  modseq: number;
+  /** A change notification arrived since the last sync. */
+  dirty = false;
+  #stopWatching: (() => void) | undefined;
+  #onChange: (() => void) | undefined;
+
+  private constructor(mailbox: Mailbox, readOnly: boolean, uids: number[]) {
+    this.mailbox = mailbox;
+    this.readOnly = readOnly;
+    this.uids = uids;
+    this.modseq = mailbox.highestModseq;
+  }
+
+  /** Selects: reads the mailbox state and the UID list, and starts watching for changes. */
+  static async open(store: Store, mailbox: Mailbox, readOnly: boolean): Promise<SelectedMailbox> {
+    // Watch first, then read: a change between the two is seen either way.
+    const selected = new SelectedMailbox(mailbox, readOnly, []);
+    selected.#stopWatching = await store.changes.watch(mailbox.id, () => {
+      selected.dirty = true;
+      selected.#onChange?.();
+    });
+    const fresh = (await store.mailboxes.byId(mailbox.id)) ?? mailbox;
+    selected.uids = await store.messages.uids(mailbox.id);
+    selected.modseq = fresh.highestModseq;
+    (selected as { mailbox: Mailbox }).mailbox = fresh;
+    return selected;
+  }
+
+  /** Calls `fn` on every change (IDLE wakes up with it); `undefined` stops. */
+  onChange(fn: (() => void) | undefined): void {
+    this.#onChange = fn;
+  }
+
+  /** Stops watching (UNSELECT, CLOSE, LOGOUT). */
+  close(): void {
+    this.#stopWatching?.();
+    this.#stopWatching = undefined;
+    this.#onChange = undefined;
+  }
+
+  /**
+   * This session made a change with `modseq` and reported it itself: when nothing else happened in between,
+   * the catch-up need not report it again.
+   */
+  ownChange(modseq: number): void {
+    if (modseq === this.modseq + 1) this.modseq = modseq;
+  }
+
+  /** Number of messages the client knows of. */
+  get exists(): number {
+    return this.uids.length;
+  }
+
+  /** Sequence number of a UID, or 0. */
+  seqOf(uid: number): number {
+    let lo = 0, hi = this.uids.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const v = this.uids[mid]!;
+      if (v === uid) return mid + 1;
+      if (v < uid) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return 0;
+  }
+
+  /**
+   * Catches up with changes after `this.modseq`. Returns the untagged responses to send. With `allowExpunge`
+   * false, expunged messages stay in the map (and are reported later).
+   */
+  async sync(
+    store: Store,
+    options: { allowExpunge: boolean; qresync: boolean; condstore: boolean; force?: boolean },
+  ): Promise<string[]> {
+    if (!this.dirty && !options.force) return [];
+    const out: string[] = [];
+    const box = await store.mailboxes.byId(this.mailbox.id);
+    if (!box) return out; // deleted meanwhile: nothing more to report
+    const since = this.modseq;
+    if (box.highestModseq <= since) {
+      this.dirty = false;
+      return out;
+    }
+    let complete = true;
+    const expunged = await store.messages.expungedSince(this.mailbox.id, since);
+    const gone = expunged.filter((u) => this.seqOf(u) > 0);
+    if (gone.length) {
+      if (options.allowExpunge) {
+        if (options.qresync) out.push(vanishedResponse(gone, false));
+        else {
+          // Highest sequence number first: each EXPUNGE is valid when it is read (RFC 9051 §7.5.1).
+          const seqs = gone.map((u) => this.seqOf(u)).sort((a, b) => b - a);
+          for (const s of seqs) out.push(expungeResponse(s));
+        }
+        const drop = new Set(gone);
+        this.uids = this.uids.filter((u) => !drop.has(u));
+      } else complete = false;
+    }
+    const last = this.uids[this.uids.length - 1] ?? 0;
+    const changed = await store.messages.meta(this.mailbox.id, [[1, Number.MAX_SAFE_INTEGER]], { changedSince: since });
+    const added: number[] = [];
+    for (const m of changed) {
+      if (m.uid > last) added.push(m.uid);
+      else {
+        const seq = this.seqOf(m.uid);
+        if (!seq) continue;
+        const modseq = options.condstore ? ` MODSEQ (${m.modseq})` : "";
+        out.push(`* ${seq} FETCH (UID ${m.uid} FLAGS ${flagList(m.flags)}${modseq})\r\n`);
+      }
+    }
+    if (added.length) {
+      this.uids.push(...added);
+      out.push(existsResponse(this.uids.length));
+    }
+    if (complete) {
+      this.modseq = box.highestModseq;
+      this.dirty = false;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,347 @@
+/**
+ * @module
+ * The IMAP connection state machine (RFC 9051 §3): not authenticated → authenticated → selected → logout.
+ * Commands are framed by the protocol receiver, parsed, checked against the state, and dispatched to
+ * `commands/<name>.ts`. Handlers throw `ImapNo`/`ImapBad`; the loop sends them, and turns anything unexpected
+ * into `NO [SERVERBUG]` with the details only in the log. Before each tagged reply in the selected state, the
+ * session reports what changed meanwhile.
+ */
+import type { Logger } from "../log.ts";
+import type { Account, Store } from "../store/mod.ts";
+import type { AuthThrottle } from "../spam/auth_throttle.ts";
+import type { TlsContext } from "../tls/mod.ts";
+import { type Connection, TimeoutError } from "../net/connection.ts";
+import {
+  type Command,
+  CommandReceiver,
+  continuation,
+  ImapError,
+  imapError,
+  parseCommand,
+  redactCommand,
+  replyLine,
+  type ResponseCode,
+  tagged,
+  untaggedStatus,
+} from "./protocol/mod.ts";
+import { HANDLERS, STATES } from "./commands/mod.ts";
+import type { SelectedMailbox } from "./selected_mailbox.ts";
+
+/** Bounds of one IMAP session (DESIGN rule 7). */
+export interface ImapSessionLimits {
+  /** Idle time outside IDLE (RFC 9051 §5.4: at least 30 minutes). */
+  idleTimeoutMs: number;
+  /** Time in IDLE before the server ends it (clients re-IDLE every ≤ 29 minutes). */
+  idleCommandTimeoutMs: number;
+  /** Largest APPEND literal. */
+  maxMessageSize: number;
+  /** BAD replies before the connection is closed. */
+  maxErrors: number;
+}
+
+/** Default limits. */
+export const DEFAULT_IMAP_LIMITS: ImapSessionLimits = {
+  idleTimeoutMs: 30 * 60_000,
+  idleCommandTimeoutMs: 31 * 60_000,
+  maxMessageSize: 35 * 1024 * 1024,
+  maxErrors: 30,
+};
+
+/** What a session needs from the server. */
+export interface ImapSessionOptions {
+  id: string;
+  hostname: string;
+  store: Store;
+  tls: TlsContext;
+  throttle: AuthThrottle;
+  limits: ImapSessionLimits;
+  /** Development switch: LOGIN without TLS (loopback only; decided by the server). */
+  allowPlaintextAuth: boolean;
+  log: Logger;
+}
+
+/** The mutable session state handlers read and change. */
+export interface ImapState {
+  account: Account | null;
+  selected: SelectedMailbox | null;
+  /** ENABLEd extensions (CONDSTORE, QRESYNC, UTF8=ACCEPT, IMAP4rev2). */
+  enabled: Set<string>;
+  /** SEARCHRES (RFC 5182): the UIDs saved by `SEARCH RETURN (SAVE)`. */
+  saved: number[] | null;
+}
+
+/** What a handler returns: the tagged OK's text and response code (defaults: "<NAME> completed"). */
+export interface HandlerResult {
+  text?: string;
+  code?: ResponseCode;
+}
+
+/** Thrown by a handler that has written its own tagged reply (STARTTLS answers before the handshake). */
+export class AlreadyAnswered extends Error {
+  override name = "AlreadyAnswered";
+}
+
+/** A session as handlers see it. */
+export interface ImapContext {
+  readonly o: ImapSessionOptions;
+  readonly conn: Connection;
+  readonly receiver: CommandReceiver;
+  readonly state: ImapState;
+  /** Writes untagged data (a string, bytes, or FETCH chunks). */
+  write(data: string | Uint8Array | readonly Uint8Array[]): Promise<void>;
+  /** Reads one line between commands (AUTHENTICATE responses, IDLE's DONE); null when the client has gone. */
+  readLine(timeoutMs?: number): Promise<string | null>;
+  /** True when UTF-8 mailbox names and strings may be sent (UTF8=ACCEPT or IMAP4rev2 enabled). */
+  readonly utf8: boolean;
+  /** Capabilities to announce now. */
+  capabilities(): string[];
+  /** Reports changes of the selected mailbox (IDLE uses it). */
+  flushUpdates(allowExpunge: boolean): Promise<void>;
+  /** Ends the session after the current reply. */
+  end(): void;
+}
+
+const BASE_CAPABILITIES = [
+  "IMAP4rev1",
+  "IMAP4rev2",
+  "LITERAL-",
+  "SASL-IR",
+  "ENABLE",
+  "ID",
+  "NAMESPACE",
+  "UIDPLUS",
+  "MOVE",
+  "IDLE",
+  "UNSELECT",
+  "CHILDREN",
+  "CONDSTORE",
+  "QRESYNC",
+  "LIST-EXTENDED",
+  "LIST-STATUS",
+  "SPECIAL-USE",
+  "ESEARCH",
+  "SEARCHRES",
+  "BINARY",
+  "STATUS=SIZE",
+  "QUOTA",
+  "QUOTA=RES-STORAGE",
+  "UTF8=ACCEPT",
+  "APPENDLIMIT=",
+];
+
+/** One IMAP connection. */
+export class ImapSession implements ImapContext {
+  readonly o: ImapSessionOptions;
+  readonly conn: Connection;
+  readonly receiver: CommandReceiver;
+  readonly state: ImapState = { account: null, selected: null, enabled: new Set(), saved: null };
+  #ended = false;
+  #closing = false;
+  #wake: (() => void) | undefined;
+
+  constructor(conn: Connection, options: ImapSessionOptions) {
+    this.conn = conn;
+    this.o = options;
+    this.receiver = new CommandReceiver({ maxLiteralSize: options.limits.maxMessageSize });
+  }
+
+  get utf8(): boolean {
+    return this.state.enabled.has("UTF8=ACCEPT") || this.state.enabled.has("IMAP4REV2");
+  }
+
+  capabilities(): string[] {
+    const caps = BASE_CAPABILITIES.map((
+      c,
+    ) => (c === "APPENDLIMIT=" ? `APPENDLIMIT=${this.o.limits.maxMessageSize}` : c));
+    if (this.state.account) return caps;
+    const out = ["IMAP4rev1", "IMAP4rev2", "LITERAL-", "SASL-IR", "ENABLE", "ID"];
+    if (!this.conn.tls) out.push("STARTTLS");
+    if (!this.conn.tls && !this.o.allowPlaintextAuth) out.push("LOGINDISABLED");
+    else out.push("AUTH=PLAIN");
+    return out;
+  }
+
+  async write(data: string | Uint8Array | readonly Uint8Array[]): Promise<void> {
+    if (typeof data === "string" || data instanceof Uint8Array) {
+      if (typeof data === "string" && this.o.log.enabled("trace")) this.o.log.trace("S", { line: data.slice(0, 500) });
+      await this.conn.write(data);
+    } else for (const chunk of data) await this.conn.write(chunk);
+  }
+
+  end(): void {
+    this.#ended = true;
+  }
+
+  /** Asks the session to end: an idle one gets `* BYE` now, a busy one after its command. */
+  shutdown(): void {
+    this.#closing = true;
+    this.#wake?.();
+  }
+
+  /** Drops the connection. */
+  abort(): void {
+    this.#ended = true;
+    this.conn.destroy();
+  }
+
+  async readLine(timeoutMs = this.o.limits.idleTimeoutMs): Promise<string | null> {
+    for (;;) {
+      const ev = this.receiver.nextLine();
+      if (ev) {
+        if (ev.kind === "too-long") throw imapError("LINE_TOO_LONG");
+        return ev.text;
+      }
+      const chunk = await this.#read(timeoutMs);
+      if (chunk === null || chunk === "closing") return null;
+      this.receiver.push(chunk);
+    }
+  }
+
+  async #read(timeoutMs: number): Promise<Uint8Array | null | "closing"> {
+    if (this.#closing) return "closing";
+    const closing = new Promise<"closing">((r) => this.#wake = () => r("closing"));
+    const chunk = await Promise.race([this.conn.read(timeoutMs), closing]);
+    this.#wake = undefined;
+    return chunk;
+  }
+
+  async flushUpdates(allowExpunge: boolean): Promise<void> {
+    const sel = this.state.selected;
+    if (!sel) return;
+    const lines = await sel.sync(this.o.store, {
+      allowExpunge,
+      qresync: this.state.enabled.has("QRESYNC"),
+      condstore: this.state.enabled.has("CONDSTORE") || this.state.enabled.has("QRESYNC"),
+    });
+    if (lines.length) await this.write(lines.join(""));
+  }
+
+  /** Runs the session to its end. Never throws. */
+  async run(greetingCode: "OK" | "BYE" = "OK"): Promise<void> {
+    const log = this.o.log;
+    log.info("connect", { ip: this.conn.remoteAddress, tls: this.conn.tls?.version ?? null });
+    let errors = 0;
+    try {
+      if (greetingCode === "BYE") {
+        await this.write(replyLine(null, "TOO_MANY_CONNECTIONS"));
+        return;
+      }
+      await this.write(
+        untaggedStatus("OK", `${this.o.hostname} Silvermail IMAP ready`, {
+          code: "CAPABILITY",
+          capabilities: this.capabilities(),
+        }),
+      );
+      while (!this.#ended) {
+        const ev = this.receiver.next();
+        if (!ev) {
+          const chunk = await this.#read(this.o.limits.idleTimeoutMs);
+          if (chunk === "closing") {
+            await this.write(replyLine(null, "SHUTTING_DOWN"));
+            break;
+          }
+          if (chunk === null) {
+            log.info("client disconnected");
+            break;
+          }
+          this.receiver.push(chunk);
+          continue;
+        }
+        if (ev.kind === "need-continuation") {
+          await this.write(continuation());
+          continue;
+        }
+        if (ev.kind === "literal") {
+          const refusal = await this.#decideLiteral(ev.size);
+          if (refusal) await this.write(imapError(refusal).line(ev.tag));
+          continue;
+        }
+        if (ev.kind === "too-long" || ev.kind === "literal-too-big") {
+          errors++;
+          log.info("command too long", { kind: ev.kind });
+          await this.write(imapError(ev.kind === "too-long" ? "LINE_TOO_LONG" : "LITERAL_TOO_BIG").line(ev.tag ?? "*"));
+          continue;
+        }
+        const tag = ev.tag;
+        let cmd: Command | undefined;
+        try {
+          if (tag === null) throw imapError("SYNTAX", "Invalid tag");
+          cmd = parseCommand(ev, { utf8: this.utf8 });
+          if (log.enabled("trace")) log.trace("C", { line: redactCommand(ev) });
+          const allowed = STATES[cmd.name];
+          const now = this.state.selected ? "selected" : this.state.account ? "authenticated" : "not-authenticated";
+          if (!allowed.includes(now)) {
+            throw imapError(
+              now === "authenticated" && allowed.includes("selected") ? "NO_MAILBOX_SELECTED" : "WRONG_STATE",
+            );
+          }
+          const result = await (HANDLERS[cmd.name] as (c: ImapContext, x: Command) => Promise<HandlerResult | void>)(
+            this,
+            cmd,
+          );
+          if (this.#ended && cmd.name === "LOGOUT") {
+            await this.write(tagged(tag, "OK", "LOGOUT completed"));
+            break;
+          }
+          await this.flushUpdates(!noExpungeDuring(cmd));
+          await this.write(tagged(tag, "OK", result?.text ?? `${cmd.name} completed`, result?.code ?? null));
+        } catch (e) {
+          if (e instanceof TimeoutError) throw e;
+          if (e instanceof AlreadyAnswered) continue;
+          let line: string;
+          if (e instanceof ImapError) {
+            if (e.status === "BAD") errors++;
+            line = e.line(tag ?? "*");
+            if (cmd && e.status === "NO") await this.flushUpdates(!noExpungeDuring(cmd)).catch(() => {});
+          } else {
+            log.error("command failed", { command: cmd?.name, error: e as Error });
+            line = imapError("SERVER_BUG").line(tag ?? "*");
+          }
+          await this.write(line);
+          if (errors >= this.o.limits.maxErrors) {
+            await this.write(replyLine(null, "TOO_MANY_ERRORS"));
+            log.warn("too many errors", { errors });
+            break;
+          }
+        }
+        if (this.#closing && !this.#ended) {
+          await this.write(replyLine(null, "SHUTTING_DOWN"));
+          break;
+        }
+      }
+    } catch (e) {
+      if (e instanceof TimeoutError) {
+        log.info("timeout");
+        await this.write(replyLine(null, "TIMEOUT")).catch(() => {});
+      } else log.error("session failed", { error: e as Error });
+    } finally {
+      this.state.selected?.close();
+      this.conn.close();
+      log.info("disconnect", { user: this.state.account?.address });
+    }
+  }
+
+  /** A large literal is announced: accept it (size and quota allow) or refuse it before it is sent. */
+  async #decideLiteral(size: number): Promise<"MESSAGE_TOO_BIG" | "OVER_QUOTA" | "WRONG_STATE" | undefined> {
+    const account = this.state.account;
+    const quota = account?.quotaBytes ?? 0;
+    const refuse = (why: "MESSAGE_TOO_BIG" | "OVER_QUOTA" | "WRONG_STATE") => {
+      this.receiver.reject();
+      this.o.log.info("literal refused", { size, reason: why });
+      return why;
+    };
+    if (!account) return refuse("WRONG_STATE");
+    if (size > this.o.limits.maxMessageSize) return refuse("MESSAGE_TOO_BIG");
+    if (quota) {
+      const fresh = await this.o.store.accounts.get(account.address);
+      if ((fresh?.usedBytes ?? 0) + size > quota) return refuse("OVER_QUOTA");
+    }
+    this.receiver.accept();
+    return undefined;
+  }
+}
+
+/** RFC 9051 §7.5.1: no EXPUNGE responses while FETCH, STORE or SEARCH (by sequence number) run. */
+function noExpungeDuring(cmd: Command): boolean {
+  return (cmd.name === "FETCH" || cmd.name === "STORE" || cmd.name === "SEARCH") && !cmd.uid;
+}

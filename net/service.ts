@@ -1,0 +1,123 @@
+/**
+ * @module
+ * Listeners shared by SMTP and IMAP: plain TCP (STARTTLS later) or implicit TLS, connections bounded per client
+ * IP and in total, each connection handed to a session. `close()` stops accepting, asks sessions to finish,
+ * and drops the ones still there after a grace period.
+ */
+import { createServer as createTcpServer, type Server, type Socket } from "node:net";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
+import type { Logger } from "../log.ts";
+import { TLS_MIN_VERSION, type TlsContext } from "../tls/mod.ts";
+import { Connection, tlsInfo } from "./connection.ts";
+
+/** What a service runs per connection. */
+export interface Session {
+  run(): Promise<void>;
+  /** Finish soon (an idle session says goodbye now). */
+  shutdown(): void;
+  /** Drop the connection now. */
+  abort(): void;
+}
+
+/** Options of a {@linkcode ConnectionService}. */
+export interface ServiceOptions<K extends string> {
+  tls: TlsContext;
+  log: Logger;
+  /** Connections per client IP, all listeners of the service together. */
+  maxConnectionsPerIp: number;
+  /** Connections in total. */
+  maxConnections: number;
+  /** Writes the protocol's "too many connections" / "shutting down" greeting to a refused connection. */
+  refuse(conn: Connection, reason: "busy" | "closing"): Promise<void>;
+  /** Makes the session of an accepted connection. */
+  session(conn: Connection, kind: K, id: string): Session;
+}
+
+/** A set of listeners with shared limits. */
+export class ConnectionService<K extends string> {
+  readonly #o: ServiceOptions<K>;
+  readonly #servers: Server[] = [];
+  readonly #sessions = new Set<Session>();
+  readonly #perIp = new Map<string, number>();
+  #nextId = 0;
+  #closing = false;
+
+  constructor(options: ServiceOptions<K>) {
+    this.#o = options;
+  }
+
+  /** Open connections. */
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  /** Starts a listener (`implicitTls` for 465/993); resolves to the bound port. */
+  listen(kind: K, address: string, port: number, implicitTls: boolean): Promise<number> {
+    const server = implicitTls
+      ? createTlsServer(
+        { SNICallback: (_name, cb) => cb(null, this.#o.tls.current), minVersion: TLS_MIN_VERSION },
+        (s: TLSSocket) => this.#accept(kind, s, true),
+      )
+      : createTcpServer((s) => this.#accept(kind, s, false));
+    if (implicitTls) {
+      server.on(
+        "tlsClientError",
+        (e: Error, s: TLSSocket) =>
+          this.#o.log.info("TLS handshake failed", { kind, ip: s.remoteAddress, error: e.message }),
+      );
+    }
+    this.#servers.push(server);
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ host: address, port }, () => {
+        server.off("error", reject);
+        server.on("error", (e) => this.#o.log.error("listener error", { kind, error: e }));
+        const bound = server.address();
+        resolve(typeof bound === "object" && bound ? bound.port : port);
+      });
+    });
+  }
+
+  #accept(kind: K, socket: Socket, secure: boolean): void {
+    socket.setNoDelay(true);
+    socket.on("error", () => {}); // reported through the session's reads
+    const conn = new Connection(socket, secure ? tlsInfo(socket as TLSSocket) : null);
+    const ip = conn.remoteAddress;
+    const id = `${Date.now().toString(36)}${(this.#nextId++).toString(36)}`;
+    const perIp = (this.#perIp.get(ip) ?? 0) + 1;
+    if (this.#closing || perIp > this.#o.maxConnectionsPerIp || this.#sessions.size >= this.#o.maxConnections) {
+      const reason = this.#closing ? "closing" : "busy";
+      this.#o.log.warn("connection refused", {
+        cid: id,
+        kind,
+        ip,
+        reason: this.#closing
+          ? "shutting down"
+          : perIp > this.#o.maxConnectionsPerIp
+          ? "too many from this IP"
+          : "too many",
+      });
+      this.#o.refuse(conn, reason).catch(() => {}).finally(() => conn.close());
+      return;
+    }
+    this.#perIp.set(ip, perIp);
+    const session = this.#o.session(conn, kind, id);
+    this.#sessions.add(session);
+    session.run().finally(() => {
+      this.#sessions.delete(session);
+      const n = (this.#perIp.get(ip) ?? 1) - 1;
+      if (n <= 0) this.#perIp.delete(ip);
+      else this.#perIp.set(ip, n);
+    });
+  }
+
+  /** Stops accepting; sessions finish (up to `graceMs`), then the rest are dropped. */
+  async close(graceMs = 10_000): Promise<void> {
+    this.#closing = true;
+    for (const s of this.#servers) s.close(); // its callback would wait for every connection
+    for (const s of this.#sessions) s.shutdown();
+    const deadline = Date.now() + graceMs;
+    while (this.#sessions.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const s of this.#sessions) s.abort();
+  }
+}

@@ -23,6 +23,7 @@ export interface MailboxStatus {
 
 /** Refuses names that are empty, have empty levels, NUL/control characters, or are too long. */
 export function checkMailboxName(name: string): void {
+  // deno-lint-ignore no-control-regex
   if (!name || name.length > 512 || /[\x00-\x1f\x7f]/.test(name)) {
     throw new InvalidInputError(`Invalid mailbox name "${name.slice(0, 50)}"`);
   }

@@ -21,8 +21,9 @@ export async function capability(ctx: ImapContext, _cmd: SimpleCommand): Promise
 }
 
 /** NOOP: the session loop reports pending changes before the OK. */
-export async function noop(ctx: ImapContext, _cmd: SimpleCommand): Promise<void> {
+export function noop(ctx: ImapContext, _cmd: SimpleCommand): Promise<void> {
   if (ctx.state.selected) ctx.state.selected.dirty = true;
+  return Promise.resolve();
 }
 
 /** LOGOUT. */

@@ -8,7 +8,9 @@ import type { HandlerResult, ImapContext } from "../session.ts";
 import { selected } from "./_util.ts";
 
 /** CHECK: nothing to flush (every change is committed when acknowledged). */
-export async function check(_ctx: ImapContext, _cmd: SimpleCommand): Promise<void> {}
+export function check(_ctx: ImapContext, _cmd: SimpleCommand): Promise<void> {
+  return Promise.resolve();
+}
 
 /** CLOSE: expunge silently (read-write), then deselect. */
 export async function close(ctx: ImapContext, _cmd: SimpleCommand): Promise<void> {
@@ -19,9 +21,10 @@ export async function close(ctx: ImapContext, _cmd: SimpleCommand): Promise<void
 }
 
 /** UNSELECT: deselect without expunging. */
-export async function unselect(ctx: ImapContext, _cmd: SimpleCommand): Promise<void> {
+export function unselect(ctx: ImapContext, _cmd: SimpleCommand): Promise<void> {
   selected(ctx).close();
   ctx.state.selected = null;
+  return Promise.resolve();
 }
 
 /** IDLE until DONE; pushes EXISTS/EXPUNGE/FETCH as changes commit. */

@@ -27,7 +27,11 @@ async function runDriver(label: string, env: Record<string, string>, store: Stor
   await setup.domains.add("bench.test");
   for (let u = 0; u < 50; u++) await setup.accounts.create(`u${u}@bench.test`, "bench passphrase 1");
   await setup.close();
-  const server = await startServerProcess({ ...env, SILVERMAIL_LOG_LEVEL: "warn" });
+  const server = await startServerProcess({
+    ...env,
+    SILVERMAIL_LOG_LEVEL: "warn",
+    SILVERMAIL_SMTP_MAX_CONNECTIONS_PER_IP: "500",
+  });
   try {
     const port = server.ports["SMTP (MX)"]!;
     await runLoad({

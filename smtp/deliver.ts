@@ -18,6 +18,8 @@ export interface AcceptedRecipient {
   address: string;
   /** Local accounts it resolves to. */
   accountIds: number[];
+  /** Their INBOX mailbox ids, in the same order. */
+  inboxIds: number[];
   /** External addresses it goes to (submission to the internet, or a local alias that forwards). */
   external: string[];
   dsn?: DsnParams;
@@ -104,14 +106,12 @@ export class SmtpDelivery {
   async checkRecipient(kind: ListenerKind, input: string): Promise<AcceptedRecipient | RecipientRefusal> {
     const parsed = parseAddress(input);
     if (!parsed) return "bad-address";
-    const local = await this.#store.domains.idOf(parsed.domain);
-    if (local === undefined) {
-      if (kind === "mx") return "relay-denied"; // RFC 5321 §3.6.2: an MX never relays
-      return { address: parsed.address, accountIds: [], external: [parsed.address] };
-    }
+    // The common case (a local recipient) costs one query; only a miss asks whether the domain is ours.
     const r = await this.#store.aliases.resolve(parsed.address);
-    if (!r) return "no-such-user";
-    return { address: parsed.address, accountIds: r.accountIds, external: r.external };
+    if (r) return { address: parsed.address, accountIds: r.accountIds, inboxIds: r.inboxIds, external: r.external };
+    if (await this.#store.domains.idOf(parsed.domain) !== undefined) return "no-such-user";
+    if (kind === "mx") return "relay-denied"; // RFC 5321 §3.6.2: an MX never relays
+    return { address: parsed.address, accountIds: [], inboxIds: [], external: [parsed.address] };
   }
 
   /** True when `account` may use `address` as its sender: its own address, or an alias that reaches it. */
@@ -130,15 +130,14 @@ export class SmtpDelivery {
   async prepare(t: Transaction, body: Uint8Array): Promise<PreparedMessage> {
     const traced = concat([enc.encode(receivedHeader(t, this.#hostname)), body]);
     const deliveries: Delivery[] = [];
-    const accountIds = [...new Set(t.recipients.flatMap((r) => r.accountIds))];
-    if (accountIds.length) {
-      const inboxes = await this.#store.mailboxes.inboxes(accountIds);
+    const inboxes = [...new Set(t.recipients.flatMap((r) => r.inboxIds))];
+    if (inboxes.length) {
       // RFC 5321 §4.4: the delivering server adds Return-Path with the reverse-path.
       const raw = concat([enc.encode(`Return-Path: <${t.mailFrom}>\r\n`), traced]);
       deliveries.push({
         raw,
         parsed: await parseMessage(raw),
-        targets: accountIds.flatMap((id) => (inboxes.has(id) ? [{ mailboxId: inboxes.get(id)! }] : [])),
+        targets: inboxes.map((mailboxId) => ({ mailboxId })),
       });
     }
     const external = t.recipients.flatMap((r) => r.external.map((address) => ({ address, dsn: r.dsn })));

@@ -98,8 +98,10 @@ export interface SmtpContext {
   readonly conn: Connection;
   readonly lines: LineReader;
   readonly state: SessionState;
-  /** Writes a reply. */
+  /** Queues a reply (written before the session next waits for the client). */
   send(r: SmtpReply): Promise<void>;
+  /** Writes queued replies now. */
+  flush(): Promise<void>;
   /** The next command-level line (AUTH continuations), or null when the client went away. */
   readLine(): Promise<string | null>;
   /** The next chunk of raw bytes (DATA/BDAT), or null when the client went away. */
@@ -116,6 +118,7 @@ export class SmtpSession implements SmtpContext {
   readonly state: SessionState = { helo: null, esmtp: false, account: null, tx: null, accepted: 0 };
   #ended = false;
   #closing = false;
+  #out = "";
   #wake: (() => void) | undefined;
   #started = Date.now();
 
@@ -124,10 +127,23 @@ export class SmtpSession implements SmtpContext {
     this.o = options;
   }
 
-  async send(r: SmtpReply): Promise<void> {
+  /**
+   * Queues a reply. Replies are written when the session is about to wait for the client (RFC 2920 §3.1: the
+   * replies to a pipelined group may go out together), so pipelined commands cost one write, not one each.
+   */
+  send(r: SmtpReply): Promise<void> {
     const text = formatReply(r);
     if (this.o.log.enabled("trace")) this.o.log.trace("S", { line: text.trimEnd() });
-    await this.conn.write(text);
+    this.#out += text;
+    return Promise.resolve();
+  }
+
+  /** Writes the queued replies. */
+  async flush(): Promise<void> {
+    if (!this.#out) return;
+    const out = this.#out;
+    this.#out = "";
+    await this.conn.write(out);
   }
 
   end(): void {
@@ -147,6 +163,7 @@ export class SmtpSession implements SmtpContext {
   }
 
   async readBytes(): Promise<Uint8Array | null> {
+    await this.flush();
     return await this.conn.read(this.o.limits.dataTimeoutMs);
   }
 
@@ -157,6 +174,7 @@ export class SmtpSession implements SmtpContext {
         if (ev.kind === "too-long") throw reply("AUTH_LINE_TOO_LONG");
         return ev.text;
       }
+      await this.flush();
       const chunk = await this.conn.read(this.o.limits.commandTimeoutMs);
       if (!chunk) return null;
       this.lines.push(chunk);
@@ -169,6 +187,7 @@ export class SmtpSession implements SmtpContext {
       const ev = this.lines.next();
       if (ev) return ev;
       if (this.#closing) return "closing";
+      await this.flush();
       const closing = new Promise<"closing">((r) => this.#wake = () => r("closing"));
       const remaining = this.#started + this.o.limits.sessionTimeoutMs - Date.now();
       const chunk = await Promise.race([
@@ -247,6 +266,7 @@ export class SmtpSession implements SmtpContext {
         await this.send(reply("TIMEOUT")).catch(() => {});
       } else log.error("session failed", { error: e as Error });
     } finally {
+      await this.flush().catch(() => {});
       this.conn.close();
       log.info("disconnect", { accepted: this.state.accepted, seconds: (Date.now() - this.#started) / 1000 });
     }

@@ -14,9 +14,11 @@ export interface Alias {
   createdAt: Date;
 }
 
-/** Where mail for an address goes: local accounts and external addresses. */
+/** Where mail for an address goes: local accounts (with their INBOX) and external addresses. */
 export interface Resolution {
   accountIds: number[];
+  /** The INBOX mailbox id of each account in `accountIds`, in the same order. */
+  inboxIds: number[];
   external: string[];
 }
 
@@ -95,7 +97,7 @@ export class Aliases {
     const catchAll = options.catchAll ?? true;
     const start = parseAddress(input);
     if (!start) return undefined;
-    const accountIds = new Set<number>();
+    const accountIds = new Map<number, number>(); // account id → INBOX id
     const external = new Set<string>();
     const seen = new Set<string>();
     let frontier = [start.address];
@@ -105,8 +107,9 @@ export class Aliases {
       if (!frontier.length) break;
       // One query per level: accounts, aliases, the catch-alls of their domains, and which domains are local.
       const rows = await this.#db.query<{ kind: string; address: string; id: number | null; target: string | null }>(
-        `SELECT 'account' AS kind, address, id, NULL AS target FROM accounts
-           WHERE address = ANY($1::text[]) AND NOT disabled
+        `SELECT 'account' AS kind, a.address, a.id, mb.id::text AS target
+           FROM accounts a JOIN mailboxes mb ON mb.account_id = a.id AND mb.name = 'INBOX'
+           WHERE a.address = ANY($1::text[]) AND NOT a.disabled
          UNION ALL
          SELECT 'alias', address, NULL, target FROM aliases WHERE address = ANY($1::text[])
          UNION ALL
@@ -125,7 +128,7 @@ export class Aliases {
         }
         const account = rows.find((r) => r.kind === "account" && r.address === address);
         if (account) {
-          accountIds.add(account.id!);
+          accountIds.set(account.id!, Number(account.target));
           continue;
         }
         const targets = rows.filter((r) => r.kind === "alias" && r.address === address).map((r) => r.target!);
@@ -140,6 +143,6 @@ export class Aliases {
       frontier = next;
     }
     if (!accountIds.size && !external.size) return undefined;
-    return { accountIds: [...accountIds], external: [...external] };
+    return { accountIds: [...accountIds.keys()], inboxIds: [...accountIds.values()], external: [...external] };
   }
 }

@@ -4,6 +4,7 @@
  * listing and reading. Every append allocates UIDs and a MODSEQ from the mailbox row inside the transaction
  * (never from process memory), writes the change log and NOTIFYs — so several instances can share one database.
  */
+import { createHash } from "node:crypto";
 import { GroupCommit } from "./group_commit.ts";
 import { NotFoundError, QuotaExceededError } from "./errors.ts";
 import { needsBlob, type SearchCriteria, searchSql } from "./search.ts";
@@ -126,12 +127,9 @@ export function normalizeFlags(flags: readonly string[]): string[] {
   return [...new Set(flags)].sort();
 }
 
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-async function sha256(data: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>));
+/** SHA-256 as hex (node:crypto: synchronous and fast for the sizes of mail). */
+function sha256Hex(data: Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
 }
 
 interface Prepared extends Delivery {
@@ -167,7 +165,7 @@ export class Messages {
   async deliverAll(deliveries: readonly Delivery[]): Promise<Appended[][]> {
     const units = deliveries.filter((d) => d.targets.length || d.queue?.length);
     if (!units.length) return deliveries.map(() => []);
-    const prepared = await Promise.all(units.map(async (d) => ({ ...d, hash: hex(await sha256(d.raw)) })));
+    const prepared = units.map((d) => ({ ...d, hash: sha256Hex(d.raw) }));
     const results = await this.#group.submit(prepared);
     let at = 0;
     return deliveries.map((d) => (d.targets.length || d.queue?.length ? results[at++]! : []));
@@ -490,11 +488,11 @@ export async function appendBatch(tx: Queryable, batch: readonly Prepared[]): Pr
   const ids = [...perMailbox.keys()].sort((a, b) => a - b);
   await appendQueue(tx, batch);
   if (!ids.length) return batch.map(() => []);
-  await tx.query("SELECT id FROM mailboxes WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE", [ids]);
   const allocated = await tx.query<{ id: number; first_uid: number; modseq: number }>(
-    `UPDATE mailboxes m SET uid_next = m.uid_next + u.n, highest_modseq = m.highest_modseq + 1
-       FROM unnest($1::bigint[], $2::bigint[]) AS u(id, n)
-      WHERE m.id = u.id
+    `WITH locked AS (SELECT id FROM mailboxes WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE)
+     UPDATE mailboxes m SET uid_next = m.uid_next + u.n, highest_modseq = m.highest_modseq + 1
+       FROM unnest($1::bigint[], $2::bigint[]) AS u(id, n), locked l
+      WHERE m.id = u.id AND l.id = u.id
       RETURNING m.id, m.uid_next - u.n AS first_uid, m.highest_modseq AS modseq`,
     [ids, ids.map((id) => perMailbox.get(id)!)],
   );
@@ -540,12 +538,17 @@ export async function appendBatch(tx: Queryable, batch: readonly Prepared[]): Pr
   );
 
   // 4. The change log and one notification per commit.
+  // One round trip: the change log rows, and the notification (delivered at commit).
+  const note = allocated.map((r) => `${r.id}:${r.modseq}`).join(",");
   await tx.query(
-    `INSERT INTO mailbox_changes (mailbox_id, modseq, uid, kind)
-       SELECT mb, ms, u, 'append' FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS r(mb, ms, u)`,
-    [cols.mailbox, cols.modseq, cols.uid],
+    `WITH log AS (
+       INSERT INTO mailbox_changes (mailbox_id, modseq, uid, kind)
+         SELECT mb, ms, u, 'append' FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS r(mb, ms, u)
+         RETURNING 1)
+     SELECT pg_notify($4, $5) FROM (SELECT count(*) FROM log) c`,
+    [cols.mailbox, cols.modseq, cols.uid, CHANGES_CHANNEL, note.length < 7900 ? note : ""],
   );
-  await notifyChanges(tx, allocated.map((r) => [r.id, r.modseq + 0] as const));
+  if (note.length >= 7900) await notifyChanges(tx, allocated.map((r) => [r.id, r.modseq] as const));
   return results;
 }
 

@@ -204,12 +204,22 @@ storeTest("aliases: chains, catch-all, external targets and removal", async (_t,
   await assert.rejects(store.aliases.add("y@example.test", "ghost@example.test"), /no such user or alias/);
   await assert.rejects(store.aliases.add("team@example.test", "a@example.test"), ConflictError);
   assert.deepEqual((await store.aliases.resolve("SALES@example.test"))!.accountIds.sort(), [a.id, b.id].sort());
+  const inboxOf = async (id: number) => (await store.mailboxes.inboxes([id])).get(id)!;
   assert.deepEqual(await store.aliases.resolve("fwd@example.test"), {
     accountIds: [],
+    inboxIds: [],
     external: ["someone@elsewhere.test"],
   });
-  assert.deepEqual(await store.aliases.resolve("anything@example.test"), { accountIds: [b.id], external: [] });
-  assert.deepEqual(await store.aliases.resolve("a@example.test"), { accountIds: [a.id], external: [] });
+  assert.deepEqual(await store.aliases.resolve("anything@example.test"), {
+    accountIds: [b.id],
+    inboxIds: [await inboxOf(b.id)],
+    external: [],
+  });
+  assert.deepEqual(await store.aliases.resolve("a@example.test"), {
+    accountIds: [a.id],
+    inboxIds: [await inboxOf(a.id)],
+    external: [],
+  });
   assert.equal(await store.aliases.resolve("a@elsewhere.test"), undefined);
   assert.equal((await store.aliases.list()).length, 5);
   assert.equal(await store.aliases.remove("team@example.test"), 2);

@@ -10,6 +10,7 @@ import type { SmtpContext } from "../session.ts";
 /** STARTTLS. */
 export async function starttls(ctx: SmtpContext, _cmd: SimpleCommand): Promise<void> {
   if (ctx.conn.tls) throw reply("TLS_ALREADY_ACTIVE");
+  await ctx.flush();
   const dropped = ctx.lines.discardBuffered();
   if (dropped) ctx.o.log.warn("dropped bytes pipelined after STARTTLS", { bytes: dropped });
   try {

@@ -160,9 +160,12 @@ export async function list(ctx: ImapContext, cmd: ListCommand): Promise<void> {
   const boxes = await ctx.o.store.mailboxes.list(account(ctx).id);
   const res = cmd.patterns.map((p) => patternToRegExp(cmd.reference + p));
   const children = new Set(boxes.map((b) => b.name.includes("/") ? b.name.slice(0, b.name.lastIndexOf("/")) : ""));
-  const subscribedChildren = new Set(
-    boxes.filter((b) => b.subscribed && b.name.includes("/")).map((b) => b.name.slice(0, b.name.lastIndexOf("/"))),
-  );
+  // RFC 5258 §3.5: CHILDINFO names a parent with a matching descendant at any depth, not only a direct child.
+  const subscribedChildren = new Set<string>();
+  for (const b of boxes) {
+    if (!b.subscribed) continue;
+    for (let i = b.name.indexOf("/"); i > 0; i = b.name.indexOf("/", i + 1)) subscribedChildren.add(b.name.slice(0, i));
+  }
   const lines: string[] = [];
   const statusFor: Mailbox[] = [];
   for (const b of boxes) {

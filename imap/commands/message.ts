@@ -37,7 +37,7 @@ import {
 /** STORE / UID STORE. */
 export async function store(ctx: ImapContext, cmd: StoreCommand): Promise<HandlerResult> {
   const sel = selected(ctx);
-  if (sel.readOnly) throw imapError("WRONG_STATE", "Mailbox is read-only");
+  if (sel.readOnly) throw imapError("READ_ONLY");
   if (cmd.unchangedSince !== null) ctx.state.enabled.add("CONDSTORE");
   const uids = resolveSet(ctx, cmd.set, cmd.uid);
   const r = await ctx.o.store.messages.storeFlags(
@@ -71,7 +71,7 @@ export async function store(ctx: ImapContext, cmd: StoreCommand): Promise<Handle
 export async function copy(ctx: ImapContext, cmd: CopyCommand): Promise<HandlerResult> {
   const sel = selected(ctx);
   const move = cmd.name === "MOVE";
-  if (move && sel.readOnly) throw imapError("WRONG_STATE", "Mailbox is read-only");
+  if (move && sel.readOnly) throw imapError("READ_ONLY");
   const uids = resolveSet(ctx, cmd.set, cmd.uid);
   const target = await mailboxByName(ctx, cmd.mailbox, "TRYCREATE");
   const acct = await ctx.o.store.accounts.get(account(ctx).address);
@@ -113,7 +113,7 @@ async function reportExpunged(ctx: ImapContext, uids: number[]): Promise<void> {
 /** EXPUNGE and UID EXPUNGE. */
 export async function expunge(ctx: ImapContext, cmd: ExpungeCommand): Promise<void> {
   const sel = selected(ctx);
-  if (sel.readOnly) throw imapError("WRONG_STATE", "Mailbox is read-only");
+  if (sel.readOnly) throw imapError("READ_ONLY");
   // Report what others expunged first, so our sequence numbers are right.
   await ctx.flushUpdates(true);
   const only = cmd.uids ? resolveSet(ctx, cmd.uids, true) : undefined;

@@ -202,6 +202,8 @@ export const IMAP_REPLIES = {
   // ---- Messages ---------------------------------------------------------------------------------------
   /** RFC 9208 §4.3 / RFC 5530 §3: APPEND/COPY/MOVE over quota. */
   OVER_QUOTA: ["NO", "OVERQUOTA", "Quota exceeded"],
+  /** RFC 9051 §6.3.3: STORE, EXPUNGE or MOVE in a mailbox opened with EXAMINE (valid syntax, so NO, not BAD). */
+  READ_ONLY: ["NO", null, "Mailbox is read-only"],
   /** RFC 5530 §3: a message vanished while the command ran. */
   EXPUNGE_ISSUED: ["NO", "EXPUNGEISSUED", "Some messages were expunged"],
   /** RFC 9208 §4.2.3: SETQUOTA by a user (only admins set quotas). */

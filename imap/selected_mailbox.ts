@@ -8,6 +8,9 @@
 import type { Mailbox, Store } from "../store/mod.ts";
 import { existsResponse, expungeResponse, flagList, vanishedResponse } from "./protocol/mod.ts";
 
+/** Own changes remembered between two catch-ups; beyond this they are reported again (harmless, RFC 9051 §7.5.2). */
+const MAX_OWN = 1000;
+
 /** One selected (or examined) mailbox. */
 export class SelectedMailbox {
   readonly mailbox: Mailbox;
@@ -20,6 +23,8 @@ export class SelectedMailbox {
   dirty = false;
   #stopWatching: (() => void) | undefined;
   #onChange: (() => void) | undefined;
+  /** MODSEQs of this session's own changes above `modseq`, not to be echoed by the catch-up. */
+  readonly #own = new Set<number>();
 
   private constructor(mailbox: Mailbox, readOnly: boolean, uids: number[]) {
     this.mailbox = mailbox;
@@ -56,11 +61,14 @@ export class SelectedMailbox {
   }
 
   /**
-   * This session made a change with `modseq` and reported it itself: when nothing else happened in between,
-   * the catch-up need not report it again.
+   * This session made a change with `modseq` and reported it itself (or was asked not to: `.SILENT`, RFC 9051
+   * §6.4.6): the catch-up does not report it again. When nothing else happened in between, the session is simply
+   * in sync up to it; otherwise (another session's change, or a MODSEQ the store used for a STORE that changed
+   * nothing) it is remembered until the next catch-up, which skips messages whose MODSEQ is one of ours.
    */
   ownChange(modseq: number): void {
     if (modseq === this.modseq + 1) this.modseq = modseq;
+    else if (modseq > this.modseq && this.#own.size < MAX_OWN) this.#own.add(modseq);
   }
 
   /** Number of messages the client knows of. */
@@ -120,7 +128,7 @@ export class SelectedMailbox {
       if (m.uid > last) added.push(m.uid);
       else {
         const seq = this.seqOf(m.uid);
-        if (!seq) continue;
+        if (!seq || this.#own.has(m.modseq)) continue;
         const modseq = options.condstore ? ` MODSEQ (${m.modseq})` : "";
         out.push(`* ${seq} FETCH (UID ${m.uid} FLAGS ${flagList(m.flags)}${modseq})\r\n`);
       }
@@ -132,6 +140,7 @@ export class SelectedMailbox {
     if (complete) {
       this.modseq = box.highestModseq;
       this.dirty = false;
+      for (const m of this.#own) if (m <= this.modseq) this.#own.delete(m);
     }
     return out;
   }

@@ -1,10 +1,11 @@
 /**
  * @module
- * `deno task bench <name>`: prints figures (never pass/fail). Names: store, smtp.
+ * `deno task bench <name>`: prints figures (never pass/fail). Names: store, smtp, imap.
  */
 const BENCHES: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
   store: () => import("./store.ts"),
   smtp: () => import("./smtp.ts"),
+  imap: () => import("./imap.ts"),
 };
 
 const [name, ...args] = Deno.args;

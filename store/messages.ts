@@ -210,11 +210,22 @@ export class Messages {
 
   /** Every UID of a mailbox, ascending (an IMAP session's sequence-number map). */
   async uids(mailboxId: number): Promise<number[]> {
-    const rows = await this.#db.query<{ uid: number }>(
-      "SELECT uid FROM messages WHERE mailbox_id = $1 ORDER BY uid",
+    // One row holding an array: 100,000 UIDs parse far faster than 100,000 rows.
+    const [row] = await this.#db.query<{ uids: string | null }>(
+      "SELECT string_agg(uid::text, ',' ORDER BY uid) AS uids FROM messages WHERE mailbox_id = $1",
       [mailboxId],
     );
-    return rows.map((r) => r.uid);
+    return row?.uids ? row.uids.split(",").map(Number) : [];
+  }
+
+  /** Whole raw messages by content hash (hex), one query for many (FETCH BODY[] of a batch). */
+  async contents(hashes: readonly string[]): Promise<Map<string, Uint8Array>> {
+    if (!hashes.length) return new Map();
+    const rows = await this.#db.query<{ hash: string; data: Uint8Array }>(
+      "SELECT encode(hash, 'hex') AS hash, data FROM blobs WHERE hash = ANY(SELECT decode(h, 'hex') FROM unnest($1::text[]) h)",
+      [[...new Set(hashes)]],
+    );
+    return new Map(rows.map((r) => [r.hash, r.data]));
   }
 
   /**
@@ -441,7 +452,7 @@ export async function appendBatch(tx: Queryable, batch: readonly Prepared[]): Pr
   for (const d of unique.filter((d) => d.raw.length > SMALL_BLOB)) {
     await tx.query(
       `INSERT INTO blobs (hash, data, size, structure, search_text, header_text, sent_at)
-         VALUES (decode($1, 'hex'), $2, $3, $4::jsonb, $5, $6, $7::timestamptz)
+         VALUES (decode($1, 'hex'), $2, $3, $4::jsonb, lower($5), lower($6), $7::timestamptz)
          ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount`,
       [
         d.hash,
@@ -465,7 +476,7 @@ export async function appendBatch(tx: Queryable, batch: readonly Prepared[]): Pr
     }
     await tx.query(
       `INSERT INTO blobs (hash, data, size, structure, search_text, header_text, sent_at)
-         SELECT decode(h, 'hex'), substring($2::bytea FROM o::int FOR l::int), l, s::jsonb, t, ht, sd
+         SELECT decode(h, 'hex'), substring($2::bytea FROM o::int FOR l::int), l, s::jsonb, lower(t), lower(ht), sd
            FROM unnest($1::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[],
                        $8::timestamptz[]) AS r(h, o, l, s, t, ht, sd)
          ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount`,

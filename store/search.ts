@@ -57,18 +57,18 @@ export function searchSql(c: SearchCriteria, params: unknown[]): string {
       return c.set ? has : `NOT ${has}`;
     }
     case "header": {
-      const field = p(c.field.toLowerCase() + ":");
-      const value = p(c.value.toLowerCase());
+      const field = `lower(${p(c.field + ":")})`;
+      const value = `lower(${p(c.value)})`;
       // RFC 9051 §6.4.4: HEADER with an empty value matches every message that has the field.
       return `EXISTS (SELECT 1 FROM regexp_split_to_table(b.header_text, E'\\n') l
-                       WHERE lower(l) LIKE ${field} || '%'
-                         AND strpos(lower(substr(l, length(${field}) + 1)), ${value}) > 0)`;
+                       WHERE l LIKE ${field} || '%' AND strpos(substr(l, length(${field}) + 1), ${value}) > 0)`;
     }
+    // search_text and header_text are stored lower-cased (lower() at insert): no per-row lower() here.
     case "body":
-      return `strpos(lower(b.search_text), ${p(c.value.toLowerCase())}) > 0`;
+      return `strpos(b.search_text, lower(${p(c.value)})) > 0`;
     case "text": {
-      const v = p(c.value.toLowerCase());
-      return `(strpos(lower(b.search_text), ${v}) > 0 OR strpos(lower(b.header_text), ${v}) > 0)`;
+      const v = p(c.value);
+      return `(strpos(b.search_text, lower(${v})) > 0 OR strpos(b.header_text, lower(${v})) > 0)`;
     }
     case "date": {
       // RFC 9051 §6.4.4: dates disregard time and timezone; internal dates are compared in UTC.

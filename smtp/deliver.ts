@@ -26,7 +26,7 @@ export interface AcceptedRecipient {
 }
 
 /** Why a recipient is refused, for the session to map to a reply. */
-export type RecipientRefusal = "relay-denied" | "no-such-user" | "bad-address";
+export type RecipientRefusal = "relay-denied" | "no-such-user" | "bad-address" | "over-quota";
 
 /** Everything about the transaction the trace headers and the store need. */
 export interface Transaction {
@@ -79,7 +79,7 @@ export function receivedHeader(t: Transaction, hostname: string, date = new Date
     `\t${rfc5322Date(date)}\r\n`;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
+function concat(parts: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {
@@ -108,6 +108,8 @@ export class SmtpDelivery {
     if (!parsed) return "bad-address";
     // The common case (a local recipient) costs one query; only a miss asks whether the domain is ours.
     const r = await this.#store.aliases.resolve(parsed.address);
+    // A full mailbox refuses temporarily (the sender retries; the owner may make room meanwhile).
+    if (r?.fullAccountIds.length) return "over-quota";
     if (r) return { address: parsed.address, accountIds: r.accountIds, inboxIds: r.inboxIds, external: r.external };
     if (await this.#store.domains.idOf(parsed.domain) !== undefined) return "no-such-user";
     if (kind === "mx") return "relay-denied"; // RFC 5321 §3.6.2: an MX never relays
@@ -123,17 +125,18 @@ export class SmtpDelivery {
   }
 
   /**
-   * Builds the stored contents of a received message (`body` as the client sent it): for local recipients
-   * with `Return-Path` + `Received`; for the Sent copy and the outbound queue with `Received` only (a relay
-   * must not add Return-Path). Each content is parsed once. Nothing is stored until `commit()`.
+   * Builds the stored contents of a received message (`body`: the chunks as the client sent them): for local
+   * recipients with `Return-Path` + `Received`; for the Sent copy and the outbound queue with `Received` only
+   * (a relay must not add Return-Path). Each content is assembled once from the chunks (no intermediate copies
+   * of a large message) and parsed once. Nothing is stored until `commit()`.
    */
-  async prepare(t: Transaction, body: Uint8Array): Promise<PreparedMessage> {
-    const traced = concat([enc.encode(receivedHeader(t, this.#hostname)), body]);
+  async prepare(t: Transaction, body: readonly Uint8Array[]): Promise<PreparedMessage> {
+    const received = enc.encode(receivedHeader(t, this.#hostname));
     const deliveries: Delivery[] = [];
     const inboxes = [...new Set(t.recipients.flatMap((r) => r.inboxIds))];
     if (inboxes.length) {
       // RFC 5321 §4.4: the delivering server adds Return-Path with the reverse-path.
-      const raw = concat([enc.encode(`Return-Path: <${t.mailFrom}>\r\n`), traced]);
+      const raw = concat([enc.encode(`Return-Path: <${t.mailFrom}>\r\n`), received, ...body]);
       deliveries.push({
         raw,
         parsed: await parseMessage(raw),
@@ -143,6 +146,7 @@ export class SmtpDelivery {
     const external = t.recipients.flatMap((r) => r.external.map((address) => ({ address, dsn: r.dsn })));
     const sent = t.account ? await this.#store.mailboxes.special(t.account.id, "\\Sent") : undefined;
     if (external.length || sent) {
+      const traced = concat([received, ...body]);
       const dsnBase: DsnParams = {};
       if (t.ret) dsnBase.ret = t.ret;
       if (t.envid) dsnBase.envid = t.envid;

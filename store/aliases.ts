@@ -19,6 +19,8 @@ export interface Resolution {
   accountIds: number[];
   /** The INBOX mailbox id of each account in `accountIds`, in the same order. */
   inboxIds: number[];
+  /** Accounts among `accountIds` whose quota is used up. */
+  fullAccountIds: number[];
   external: string[];
 }
 
@@ -98,6 +100,7 @@ export class Aliases {
     const start = parseAddress(input);
     if (!start) return undefined;
     const accountIds = new Map<number, number>(); // account id → INBOX id
+    const full = new Set<number>();
     const external = new Set<string>();
     const seen = new Set<string>();
     let frontier = [start.address];
@@ -107,7 +110,8 @@ export class Aliases {
       if (!frontier.length) break;
       // One query per level: accounts, aliases, the catch-alls of their domains, and which domains are local.
       const rows = await this.#db.query<{ kind: string; address: string; id: number | null; target: string | null }>(
-        `SELECT 'account' AS kind, a.address, a.id, mb.id::text AS target
+        `SELECT CASE WHEN a.quota_bytes > 0 AND a.used_bytes >= a.quota_bytes THEN 'full' ELSE 'account' END AS kind,
+                a.address, a.id, mb.id::text AS target
            FROM accounts a JOIN mailboxes mb ON mb.account_id = a.id AND mb.name = 'INBOX'
            WHERE a.address = ANY($1::text[]) AND NOT a.disabled
          UNION ALL
@@ -126,8 +130,9 @@ export class Aliases {
           if (depth > 0) external.add(address);
           continue;
         }
-        const account = rows.find((r) => r.kind === "account" && r.address === address);
+        const account = rows.find((r) => (r.kind === "account" || r.kind === "full") && r.address === address);
         if (account) {
+          if (account.kind === "full") full.add(account.id!);
           accountIds.set(account.id!, Number(account.target));
           continue;
         }
@@ -143,6 +148,11 @@ export class Aliases {
       frontier = next;
     }
     if (!accountIds.size && !external.size) return undefined;
-    return { accountIds: [...accountIds.keys()], inboxIds: [...accountIds.values()], external: [...external] };
+    return {
+      accountIds: [...accountIds.keys()],
+      inboxIds: [...accountIds.values()],
+      fullAccountIds: [...full],
+      external: [...external],
+    };
   }
 }

@@ -208,16 +208,19 @@ storeTest("aliases: chains, catch-all, external targets and removal", async (_t,
   assert.deepEqual(await store.aliases.resolve("fwd@example.test"), {
     accountIds: [],
     inboxIds: [],
+    fullAccountIds: [],
     external: ["someone@elsewhere.test"],
   });
   assert.deepEqual(await store.aliases.resolve("anything@example.test"), {
     accountIds: [b.id],
     inboxIds: [await inboxOf(b.id)],
+    fullAccountIds: [],
     external: [],
   });
   assert.deepEqual(await store.aliases.resolve("a@example.test"), {
     accountIds: [a.id],
     inboxIds: [await inboxOf(a.id)],
+    fullAccountIds: [],
     external: [],
   });
   assert.equal(await store.aliases.resolve("a@elsewhere.test"), undefined);

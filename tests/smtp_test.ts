@@ -392,3 +392,16 @@ storeTest("smtp: failed logins are throttled per IP while the owner on another I
     assert.ok(s.logs.some((l) => l.msg === "auth refused: client throttled" || l.msg === "auth refused: throttled"));
   });
 });
+
+storeTest("smtp: a recipient whose quota is used up is refused temporarily (452 4.2.2)", async (_t, ts) => {
+  await withSmtp(ts, async (s, ids) => {
+    await ts.store.db.query("UPDATE accounts SET quota_bytes = 100, used_bytes = 100 WHERE id = $1", [ids.bob]);
+    const [c] = await SmtpTestClient.connect(s.mx, { caCerts: [s.tls.certPem] });
+    await c.expect(250, "EHLO client");
+    await c.expect(250, "MAIL FROM:<x@example.org>");
+    assert.match((await c.cmd("RCPT TO:<bob@example.test>")).text, /^452 4\.2\.2/);
+    await c.expect(250, "RCPT TO:<alice@example.test>");
+    c.close();
+    assert.ok(logged(s, "recipient over quota"));
+  });
+});

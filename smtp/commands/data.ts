@@ -21,17 +21,6 @@ function refusal(error: DataError): SmtpReply {
   return error === "too-big" ? reply("MESSAGE_TOO_BIG") : reply("BARE_LF");
 }
 
-function concat(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
-
 /** DATA. */
 export async function data(ctx: SmtpContext, _cmd: SimpleCommand): Promise<void> {
   const tx = ctx.state.tx;
@@ -44,7 +33,8 @@ export async function data(ctx: SmtpContext, _cmd: SimpleCommand): Promise<void>
   const chunks: Uint8Array[] = [];
   const reader = new DataReader({
     maxSize: ctx.o.limits.maxMessageSize,
-    onData: (c) => chunks.push(c.slice()),
+    // Views into the chunks read from the socket (fresh buffers, never reused): kept without copying.
+    onData: (c) => chunks.push(c),
   });
   let result = reader.push(ctx.lines.takeBuffered());
   while (!result) {
@@ -63,7 +53,7 @@ export async function data(ctx: SmtpContext, _cmd: SimpleCommand): Promise<void>
     throw refusal(result.error);
   }
   if (result.lineTooLong) ctx.o.log.info("message has lines over 998 octets (accepted)", { size: result.size });
-  await finish(ctx, tx, concat(chunks));
+  await finish(ctx, tx, chunks);
 }
 
 /** BDAT. The announced octets are always read, even when the command is refused (RFC 3030 §2). */
@@ -83,7 +73,7 @@ export async function bdat(ctx: SmtpContext, cmd: BdatCommand): Promise<void> {
     tx.bdat ??= new BdatReader({
       maxSize: ctx.o.limits.maxMessageSize,
       rejectBareLineEndings: tx.params.body !== "BINARYMIME",
-      onData: (c) => tx.chunks.push(c.slice()),
+      onData: (c) => tx.chunks.push(c),
     });
     reader = tx.bdat;
   }
@@ -106,12 +96,13 @@ export async function bdat(ctx: SmtpContext, cmd: BdatCommand): Promise<void> {
     throw refusal(result.error);
   }
   if (!result.last) return await ctx.send(reply("CHUNK_ACCEPTED", `${cmd.size} octets received`));
-  const body = concat(tx.chunks);
+  const body = tx.chunks;
   tx.chunks = [];
   await finish(ctx, tx, body);
 }
 
-async function finish(ctx: SmtpContext, tx: MailTransaction, body: Uint8Array): Promise<void> {
+async function finish(ctx: SmtpContext, tx: MailTransaction, body: Uint8Array[]): Promise<void> {
+  const size = body.reduce((n, c) => n + c.length, 0);
   const { o, state } = ctx;
   state.tx = null;
   const t: Transaction = {
@@ -146,13 +137,13 @@ async function finish(ctx: SmtpContext, tx: MailTransaction, body: Uint8Array): 
   try {
     await prepared.commit();
   } catch (e) {
-    o.log.error("cannot store message", { error: e as Error, size: body.length });
+    o.log.error("cannot store message", { error: e as Error, size });
     throw reply("STORAGE");
   }
   state.accepted++;
   o.log.info("message accepted", {
     id: t.id,
-    size: body.length,
+    size,
     mail_from: t.mailFrom,
     rcpts: t.recipients.length,
     user: state.account?.address,

@@ -26,6 +26,10 @@ export async function rcpt(ctx: SmtpContext, cmd: RcptCommand): Promise<void> {
     throw reply("NO_SUCH_USER");
   }
   if (decision === "bad-address") throw reply("BAD_RECIPIENT_SYNTAX");
+  if (decision === "over-quota") {
+    o.log.info("recipient over quota", { rcpt: address });
+    throw reply("OVERQUOTA_TEMP"); // RFC 3463 X.2.2, temporary: 452
+  }
   if (cmd.params.notify || cmd.params.orcpt) {
     decision.dsn = {
       ...(cmd.params.notify ? { notify: [...cmd.params.notify] } : {}),

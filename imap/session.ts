@@ -283,6 +283,12 @@ export class ImapSession implements ImapContext {
             await this.write(tagged(tag, "OK", "LOGOUT completed"));
             break;
           }
+          if (this.#ended) {
+            // IDLE ended without DONE: the client went away, or the server is shutting down. No tagged OK for a
+            // command the client has not finished; a BYE when we are the ones closing (RFC 9051 §7.1.5).
+            if (this.#closing) await this.write(replyLine(null, "SHUTTING_DOWN"));
+            break;
+          }
           await this.flushUpdates(!noExpungeDuring(cmd));
           await this.write(tagged(tag, "OK", result?.text ?? `${cmd.name} completed`, result?.code ?? null));
         } catch (e) {

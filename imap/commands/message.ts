@@ -85,6 +85,8 @@ export async function copy(ctx: ImapContext, cmd: CopyCommand): Promise<HandlerR
     storeError(e);
   }
   if (!pairs.length) return { text: "No messages" };
+  // Into the selected mailbox itself: report EXISTS now, not when the change notification happens to arrive.
+  if (target.id === sel.mailbox.id) sel.dirty = true;
   const code = {
     code: "COPYUID" as const,
     uidValidity: target.uidValidity,

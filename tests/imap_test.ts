@@ -6,7 +6,16 @@
 import assert from "node:assert/strict";
 import { ImapTestClient } from "./clients/imap.ts";
 import { storeTest } from "./harness.ts";
-import { appendRaw, deliverSmtp, login, message, PASSWORD, type TestImap, withImap } from "./imap_harness.ts";
+import {
+  appendRaw,
+  deliverSmtp,
+  login,
+  message,
+  PASSWORD,
+  startTestImap,
+  type TestImap,
+  withImap,
+} from "./imap_harness.ts";
 
 const ATTACHMENTS = new URL("./testdata/attachments/", import.meta.url).pathname;
 
@@ -418,7 +427,7 @@ storeTest(
   },
 );
 
-storeTest("imap: SEARCH and UID SEARCH (keys, CHARSET UTF-8, ESEARCH RETURN, SAVE and $)", async (_t, ts) => {
+storeTest("imap: SEARCH and UID SEARCH (keys, CHARSET UTF-8, ESEARCH RETURN, SAVE and $)", async (t, ts) => {
   await withImap(ts, async (s) => {
     const a = s.ids.alice;
     await appendRaw(ts, a, "INBOX", message({ subject: "Invoice 2024", body: "Amount due: 100 EUR." }), {
@@ -458,6 +467,19 @@ storeTest("imap: SEARCH and UID SEARCH (keys, CHARSET UTF-8, ESEARCH RETURN, SAV
     assert.equal(await search("t8", "SEARCH SINCE 10-Mar-2024"), "* SEARCH 3 4");
     assert.equal(await search("t9", "SEARCH SENTON 7-Feb-1994"), "* SEARCH 1 2 3 4");
     assert.equal(await search("u1", "SEARCH SENTSINCE 8-Feb-1994"), "* SEARCH");
+    await t.step({
+      name: "SENTON compares the Date: header's own calendar day",
+      // KNOWN BUG (store, reported): store/search.ts compares sent_at in UTC, so a message sent on 7 Feb at
+      // 21:52 -0800 (8 Feb in UTC) matches SENTON 8-Feb, not SENTON 7-Feb (RFC 9051 §6.4.4).
+      ignore: true,
+      fn: async () => {
+        const late = message({ subject: "evening", date: "Mon, 7 Feb 1994 21:52:25 -0800" });
+        await appendRaw(ts, a, "Drafts", late);
+        await c.expect("OK", "k1 EXAMINE Drafts");
+        assert.equal(await search("k2", "SEARCH SENTON 7-Feb-1994"), "* SEARCH 1");
+        await c.expect("OK", "k3 SELECT INBOX");
+      },
+    });
     assert.equal(await search("u2", "SEARCH SUBJECT invoice"), "* SEARCH 1");
     assert.equal(await search("u3", "SEARCH FROM dieter"), "* SEARCH 2");
     assert.equal(await search("u4", "SEARCH TO bob@example.test"), "* SEARCH 4");
@@ -498,6 +520,7 @@ storeTest("imap: SEARCH and UID SEARCH (keys, CHARSET UTF-8, ESEARCH RETURN, SAV
     assert.match(ms, /^\* SEARCH 1 2 3 4 \(MODSEQ \d+\)$/);
     // A message delivered meanwhile is not in the result before EXISTS announced it.
     await deliverSmtp(s, "alice@example.test", message({ subject: "Invoice late" }));
+    await new Promise((r) => setTimeout(r, 100)); // the change notification reaches the session
     const late = await c.expect("OK", "y2 SEARCH SUBJECT invoice");
     assert.match(late.text, /^\* SEARCH 1( 5)?$/m);
     assert.match(late.text, /^\* 5 EXISTS$/m);
@@ -975,5 +998,162 @@ storeTest(
       assert.match((await alice.expect("OK", "b5 STATUS Drafts (MESSAGES)")).text, /MESSAGES 1\)/);
       alice.close();
     });
+  },
+);
+
+storeTest(
+  "imap: edge cases: literals everywhere, large messages, own APPEND/COPY into the selected mailbox, expunge ordering",
+  async (t, ts) => {
+    await withImap(ts, async (s) => {
+      // LOGIN with literals (a password with quotes and backslashes needs them or escapes).
+      const odd = `pa"ss\\word {5} 1234`;
+      await ts.store.accounts.setPassword("bob@example.test", odd);
+      const [l] = await ImapTestClient.connect(s.imaps, { tls: true, caCerts: s.caCerts });
+      await l.write(`a1 LOGIN {16}\r\n`);
+      assert.match(await l.readLine(), /^\+/);
+      await l.write(`bob@example.test {${odd.length}}\r\n`);
+      assert.match(await l.readLine(), /^\+/);
+      await l.write(`${odd}\r\n`);
+      assert.match((await l.readReply("a1")).tagged, /^a1 OK/);
+      l.close();
+      const [q] = await ImapTestClient.connect(s.imaps, { tls: true, caCerts: s.caCerts });
+      await q.expect("OK", `a0 LOGIN "bob@example.test" "pa\\"ss\\\\word {5} 1234"`); // quoted with escapes
+      q.close();
+      // AUTHENTICATE with an empty initial response ("=", RFC 4959) asks for the credentials.
+      const [e] = await ImapTestClient.connect(s.imaps, { tls: true, caCerts: s.caCerts });
+      await e.write("b1 AUTHENTICATE PLAIN =\r\n");
+      const cont = await e.readLine();
+      if (cont.startsWith("+")) {
+        await e.write(btoa(`\0alice@example.test\0${PASSWORD}`) + "\r\n");
+        assert.match((await e.readReply("b1")).tagged, /^b1 OK/);
+      } else assert.match(cont, /^b1 (NO|BAD)/);
+      e.close();
+
+      const c = await login(s);
+      // LITERAL- for short arguments, e.g. a mailbox name.
+      await c.write("c1 SELECT {5+}\r\nINBOX\r\n");
+      assert.match((await c.readReply("c1")).tagged, /^c1 OK \[READ-WRITE\]/);
+      // A large APPEND (above the auto-accept size): continuation, then the exact bytes back, also in slices.
+      const big = message({ subject: "large", body: ("0123456789abcdef".repeat(4) + "\r\n").repeat(4000) });
+      const ap = await c.literal("OK", "c2 APPEND INBOX", big);
+      assert.match(ap.text, /^\* 1 EXISTS$/m, "APPEND to the selected mailbox announces EXISTS");
+      await t.step({
+        name: "FETCH of a message over 256 KiB",
+        // KNOWN BUG (store, reported): on postgres.js a content over 256 KiB gets its structure stored as a JSON
+        // string, so ENVELOPE/BODYSTRUCTURE/sections of it fail with NO [SERVERBUG].
+        ignore: ts.driver === "postgres",
+        fn: async () => {
+          const whole = await c.expect("OK", "c3 FETCH 1 (RFC822.SIZE BODY.PEEK[])");
+          assert.equal(new TextDecoder().decode(whole.untagged[0]!.literals[0]), big);
+          assert.match(whole.text, new RegExp(`RFC822\\.SIZE ${big.length}`));
+          const slice = await c.expect(
+            "OK",
+            "c4 FETCH 1 (BODY.PEEK[TEXT]<262140.10> BODY.PEEK[HEADER.FIELDS (SUBJECT)])",
+          );
+          const text = big.slice(big.indexOf("\r\n\r\n") + 4);
+          assert.equal(new TextDecoder().decode(slice.untagged[0]!.literals[0]), text.slice(262140, 262150));
+          assert.equal(new TextDecoder().decode(slice.untagged[0]!.literals[1]), "Subject: large\r\n\r\n");
+          assert.match(slice.text, /BODY\[TEXT\]<262140> \{10\}/);
+          const bin = await c.expect("OK", "c5 FETCH 1 (BINARY.PEEK[1]<0.16> BINARY.SIZE[1] ENVELOPE)");
+          assert.equal(new TextDecoder().decode(bin.untagged[0]!.literals[0]), "0123456789abcdef");
+        },
+      });
+      assert.equal(
+        (await c.expect("OK", "c3x FETCH 1 (UID RFC822.SIZE)")).text,
+        `* 1 FETCH (UID 1 RFC822.SIZE ${big.length})`,
+      );
+      // COPY into the selected mailbox itself: EXISTS for the new message.
+      const cp = await c.expect("OK", "c6 COPY 1 INBOX");
+      assert.match(cp.text, /^\* 2 EXISTS$/m);
+      await c.expect("OK", "c7 STATUS INBOX (MESSAGES)").then((r) => assert.match(r.text, /MESSAGES 2/));
+
+      // Another session expunges message 1 while we mark message 2 \Deleted and EXPUNGE: we first hear about
+      // theirs, then ours with the renumbered sequence number (RFC 9051 §7.5.1).
+      for (let i = 0; i < 2; i++) await appendRaw(ts, s.ids.alice, "INBOX", message({ subject: `more ${i}` }));
+      await c.expect("OK", "d1 NOOP").then((r) => assert.match(r.text, /^\* 4 EXISTS$/m));
+      const other = await login(s);
+      await other.expect("OK", "o1 SELECT INBOX");
+      await other.expect("OK", "o2 STORE 1 +FLAGS.SILENT (\\Deleted)");
+      await other.expect("OK", "o3 EXPUNGE");
+      await new Promise((r) => setTimeout(r, 100));
+      await c.expect("OK", "d2 STORE 3 +FLAGS.SILENT (\\Deleted)");
+      const x = await c.expect("OK", "d3 EXPUNGE");
+      assert.deepEqual(x.untagged.map((u) => u.text), ["* 1 EXPUNGE", "* 2 EXPUNGE"]);
+      const left = await c.expect("OK", "d4 FETCH 1:* (UID)");
+      assert.deepEqual(left.untagged.map((u) => u.text), ["* 1 FETCH (UID 2)", "* 2 FETCH (UID 4)"]);
+      // The same with MOVE: their expunge first, then ours.
+      await other.expect("OK", "o4 NOOP");
+      await other.expect("OK", "o5 STORE 1 +FLAGS.SILENT (\\Deleted)");
+      await other.expect("OK", "o6 EXPUNGE");
+      await new Promise((r) => setTimeout(r, 100));
+      const mv = await c.expect("OK", "d5 UID MOVE 4 Archive");
+      const expunges = mv.untagged.filter((u) => /EXPUNGE/.test(u.text)).map((u) => u.text);
+      assert.ok(
+        JSON.stringify(expunges) === JSON.stringify(["* 1 EXPUNGE", "* 1 EXPUNGE"]) ||
+          JSON.stringify(expunges) === JSON.stringify(["* 2 EXPUNGE", "* 1 EXPUNGE"]),
+        mv.text,
+      );
+      assert.equal((await c.expect("OK", "d6 NOOP")).text, "");
+      assert.equal((await c.expect("OK", "d7 SEARCH ALL")).text, "* SEARCH");
+      other.close();
+
+      // IMAP4rev2 (RFC 9051): SEARCH answers with ESEARCH, SELECT leaves out RECENT, names go out in UTF-8.
+      await c.expect("OK", "e1 ENABLE IMAP4rev2");
+      await c.expect("OK", `e2 CREATE "Bücher"`);
+      assert.match((await c.expect("OK", `e3 LIST "" "B*"`)).text, /"Bücher"$/);
+      const sel = await c.expect("OK", "e4 SELECT Archive");
+      assert.doesNotMatch(sel.text, /RECENT/);
+      assert.equal((await c.expect("OK", "e5 SEARCH ALL")).text, `* ESEARCH (TAG "e5") ALL 1`);
+      // IDLE in the authenticated state is allowed and ends with DONE.
+      await c.expect("OK", "e6 UNSELECT");
+      await c.write("e7 IDLE\r\n");
+      assert.match(await c.readLine(), /^\+ /);
+      await c.write("DONE\r\n");
+      assert.match((await c.readReply("e7")).tagged, /^e7 OK/);
+      c.close();
+      // Modified UTF-7 in, and a broken one refused.
+      const d = await login(s);
+      assert.match((await d.expect("OK", `f1 LIST "" "B*"`)).text, /"B&APw-cher"$/);
+      await d.expect("OK", `f2 SELECT "B&APw-cher"`);
+      assert.notEqual((await d.cmd(`f3 CREATE "bad&Jjo!"`)).status, "OK");
+      assert.notEqual((await d.cmd(`f4 CREATE "&AGE-"`)).status, "OK"); // "a" must not be encoded (RFC 3501 §5.1.3)
+      // Deep OR nesting is refused, not a crash.
+      const deep = "OR ".repeat(2000) + "ALL ".repeat(2001);
+      assert.equal((await d.cmd(`f5 SEARCH ${deep}`)).status, "BAD");
+      d.close();
+      if (ts.driver !== "postgres") {
+        assert.ok(!s.logs.some((l) => l.msg === "command failed" || l.msg === "session failed"), "no internal error");
+      }
+    });
+  },
+);
+
+storeTest("imap: idle timeouts end sessions with BYE, in and outside IDLE", async (_t, ts) => {
+  await withImap(ts, async (s) => {
+    const c = await login(s);
+    assert.match(await c.readLine(3000), /^\* BYE /);
+    assert.ok(await c.closedByServer());
+    const d = await login(s);
+    await d.expect("OK", "a1 SELECT INBOX");
+    await d.write("a2 IDLE\r\n");
+    assert.match(await d.readLine(), /^\+ /);
+    assert.match(await d.readLine(3000), /^\* BYE /);
+  }, { limits: { idleTimeoutMs: 400, idleCommandTimeoutMs: 800 } });
+});
+
+storeTest(
+  "imap: shutdown: idle and IDLEing sessions get BYE [UNAVAILABLE], new connections are refused",
+  async (_t, ts) => {
+    const s = await startTestImap(ts);
+    const idle = await login(s);
+    const idling = await login(s);
+    await idling.expect("OK", "b1 SELECT INBOX");
+    await idling.write("b2 IDLE\r\n");
+    assert.match(await idling.readLine(), /^\+ /);
+    const closing = s.close();
+    assert.match(await idle.readLine(), /^\* BYE \[UNAVAILABLE\]/);
+    assert.match(await idling.readLine(), /^\* BYE \[UNAVAILABLE\]/);
+    await closing;
+    await assert.rejects(() => ImapTestClient.connect(s.imaps, { tls: true, caCerts: s.caCerts }));
   },
 );

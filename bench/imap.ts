@@ -20,7 +20,10 @@ const WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", 
 function message(i: number): Uint8Array {
   const w = (k: number) => WORDS[(i * 7 + k * 13) % WORDS.length]!;
   const rare = i % 100 === 0 ? " zebra" : "";
-  const body = Array.from({ length: 24 }, (_, k) => `${w(k)} ${w(k + 1)} ${w(k + 2)} lorem ipsum dolor sit amet${k === 5 ? rare : ""}`)
+  const body = Array.from(
+    { length: 24 },
+    (_, k) => `${w(k)} ${w(k + 1)} ${w(k + 2)} lorem ipsum dolor sit amet${k === 5 ? rare : ""}`,
+  )
     .join("\r\n");
   return new TextEncoder().encode(
     `From: Sender ${i % 50} <s${i % 50}@example.org>\r\nTo: u@bench.test\r\nSubject: Message ${i} about ${w(3)}\r\n` +
@@ -148,7 +151,11 @@ export async function run(argv: string[]): Promise<void> {
         const before = c.literalBytes;
         const body = await c.run("UID FETCH 1:5000 BODY.PEEK[]");
         const mb = (c.literalBytes - before) / 1048576;
-        report("UID FETCH 1:5000 BODY.PEEK[]", body, `(${mb.toFixed(1)} MB, ${(mb / (body.ms / 1000)).toFixed(1)} MB/s)`);
+        report(
+          "UID FETCH 1:5000 BODY.PEEK[]",
+          body,
+          `(${mb.toFixed(1)} MB, ${(mb / (body.ms / 1000)).toFixed(1)} MB/s)`,
+        );
         await c.run("UNSELECT");
       }
       c.close();

@@ -143,13 +143,16 @@ export class Messages {
 
   constructor(db: SqlExecutor) {
     this.#db = db;
-    this.#group = new GroupCommit((units) =>
-      this.#db.transaction(async (tx) => {
-        const flat = await appendBatch(tx, units.flat());
-        let at = 0;
-        return units.map((u) => flat.slice(at, at += u.length));
-      })
-    );
+    this.#group = new GroupCommit(async (units) => {
+      const all = units.flat();
+      // The common batch (mail into mailboxes, no queue rows, not huge) is one statement in autocommit: one
+      // round trip and one commit. Anything else takes the multi-statement transaction.
+      const flat = fitsOneStatement(all)
+        ? await appendInOneStatement(this.#db, all)
+        : await this.#db.transaction((tx) => appendBatch(tx, all));
+      let at = 0;
+      return units.map((u) => flat.slice(at, at += u.length));
+    });
   }
 
   /**
@@ -439,6 +442,123 @@ export class Messages {
     );
     return rows.map((r) => r.uid);
   }
+}
+
+/** Largest total of contents sent in one statement. */
+const ONE_STATEMENT_BYTES = 8 * 1024 * 1024;
+
+function fitsOneStatement(batch: readonly Prepared[]): boolean {
+  let bytes = 0;
+  const mailboxes = new Set<number>();
+  for (const d of batch) {
+    if (d.queue?.length || !d.targets.length) return false;
+    bytes += d.raw.length;
+    for (const t of d.targets) mailboxes.add(t.mailboxId);
+  }
+  // One NOTIFY payload (≤ 8000 bytes) names every mailbox of the batch.
+  return bytes <= ONE_STATEMENT_BYTES && mailboxes.size <= 400;
+}
+
+/**
+ * The whole of {@linkcode appendBatch} as one SQL statement (data-modifying CTEs): contents, UID/MODSEQ
+ * allocation under row locks taken in mailbox-id order, message rows, change log and NOTIFY. Atomic by itself,
+ * so it runs in autocommit: the caller's promise resolves after the commit. Foreign keys and the counter
+ * triggers run at the end of the statement and see every row it inserted.
+ */
+async function appendInOneStatement(db: Queryable, batch: readonly Prepared[]): Promise<Appended[][]> {
+  const unique = [...new Map(batch.map((d) => [d.hash, d])).values()].sort((a, b) => (a.hash < b.hash ? -1 : 1));
+  const all = new Uint8Array(unique.reduce((n, d) => n + d.raw.length, 0));
+  const offsets: number[] = [];
+  let at = 0;
+  for (const d of unique) {
+    all.set(d.raw, at);
+    offsets.push(at + 1); // substring() counts from 1
+    at += d.raw.length;
+  }
+  const perMailbox = new Map<number, number>();
+  const rows = {
+    mb: [] as number[],
+    ord: [] as number[],
+    flags: [] as string[],
+    date: [] as string[],
+    size: [] as number[],
+    hash: [] as string[],
+    mid: [] as (string | null)[],
+  };
+  const now = new Date().toISOString();
+  for (const d of batch) {
+    for (const t of d.targets) {
+      perMailbox.set(t.mailboxId, (perMailbox.get(t.mailboxId) ?? 0) + 1);
+      rows.mb.push(t.mailboxId);
+      rows.ord.push(rows.ord.length);
+      rows.flags.push(JSON.stringify(normalizeFlags(t.flags ?? [])));
+      rows.date.push(d.internalDate?.toISOString() ?? now);
+      rows.size.push(d.raw.length);
+      rows.hash.push(d.hash);
+      rows.mid.push(d.parsed.messageId);
+    }
+  }
+  const ids = [...perMailbox.keys()].sort((a, b) => a - b);
+  const result = await db.query<{ ord: number; uid: number; modseq: number; mb: number }>(
+    `WITH
+     b AS (
+       INSERT INTO blobs (hash, data, size, structure, search_text, header_text, sent_at)
+       SELECT decode(h, 'hex'), substring($1::bytea FROM o::int FOR l::int), l, s::jsonb, lower(t), lower(ht), sd
+         FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::timestamptz[])
+              AS r(h, o, l, s, t, ht, sd)
+       ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount
+       RETURNING 1),
+     locked AS (SELECT id FROM mailboxes WHERE id = ANY($9::bigint[]) ORDER BY id FOR UPDATE),
+     alloc AS (
+       UPDATE mailboxes m SET uid_next = m.uid_next + u.n, highest_modseq = m.highest_modseq + 1
+         FROM unnest($9::bigint[], $10::bigint[]) AS u(id, n), locked l
+        WHERE m.id = u.id AND l.id = u.id
+       RETURNING m.id, m.uid_next - u.n AS first_uid, m.highest_modseq AS modseq),
+     r AS (
+       SELECT x.*, a.first_uid + row_number() OVER (PARTITION BY x.mb ORDER BY x.ord) - 1 AS uid, a.modseq
+         FROM unnest($11::bigint[], $12::bigint[], $13::text[], $14::timestamptz[], $15::bigint[], $16::text[],
+                     $17::text[]) AS x(mb, ord, f, dt, sz, h, mid)
+         JOIN alloc a ON a.id = x.mb),
+     ins AS (
+       INSERT INTO messages (mailbox_id, uid, modseq, flags, internal_date, size, blob_hash, message_id)
+       SELECT mb, uid, modseq, ARRAY(SELECT jsonb_array_elements_text(f::jsonb)), dt, sz, decode(h, 'hex'), mid
+         FROM r
+       RETURNING mailbox_id, uid, modseq),
+     log AS (
+       INSERT INTO mailbox_changes (mailbox_id, modseq, uid, kind) SELECT mailbox_id, modseq, uid, 'append' FROM ins),
+     note AS (SELECT pg_notify($18, (SELECT string_agg(id || ':' || modseq, ',') FROM alloc)) AS n)
+     SELECT r.ord, r.uid, r.modseq, r.mb FROM r, note, (SELECT count(*) FROM b) AS bc ORDER BY r.ord`,
+    [
+      all,
+      unique.map((d) => d.hash),
+      offsets,
+      unique.map((d) => d.raw.length),
+      unique.map((d) => JSON.stringify(d.parsed.structure)),
+      unique.map((d) => d.parsed.searchText),
+      unique.map((d) => d.parsed.headerText ?? ""),
+      unique.map((d) => d.parsed.sentDate?.toISOString() ?? null),
+      ids,
+      ids.map((id) => perMailbox.get(id)!),
+      rows.mb,
+      rows.ord,
+      rows.flags,
+      rows.date,
+      rows.size,
+      rows.hash,
+      rows.mid,
+      CHANGES_CHANNEL,
+    ],
+  );
+  if (result.length !== rows.ord.length) throw new Error("delivery target mailbox vanished");
+  const out: Appended[][] = [];
+  let k = 0;
+  for (const d of batch) {
+    out.push(d.targets.map(() => {
+      const row = result[k++]!;
+      return { mailboxId: row.mb, uid: row.uid, modseq: row.modseq };
+    }));
+  }
+  return out;
 }
 
 /** Appends a batch of deliveries in the caller's transaction. Exported for the store's own tests. */

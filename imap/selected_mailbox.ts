@@ -8,8 +8,8 @@
 import type { Mailbox, Store } from "../store/mod.ts";
 import { existsResponse, expungeResponse, flagList, vanishedResponse } from "./protocol/mod.ts";
 
-/** Own changes remembered between two catch-ups; beyond this they are reported again (harmless, RFC 9051 §7.5.2). */
-const MAX_OWN = 1000;
+/** MODSEQs remembered between two catch-ups; beyond this, changes are reported again (harmless, RFC 9051 §7.5.2). */
+const MAX_REPORTED = 1000;
 
 /** One selected (or examined) mailbox. */
 export class SelectedMailbox {
@@ -23,8 +23,8 @@ export class SelectedMailbox {
   dirty = false;
   #stopWatching: (() => void) | undefined;
   #onChange: (() => void) | undefined;
-  /** MODSEQs of this session's own changes above `modseq`, not to be echoed by the catch-up. */
-  readonly #own = new Set<number>();
+  /** MODSEQs above `modseq` whose flag changes the client already has (its own, or reported by a partial catch-up). */
+  readonly #reported = new Set<number>();
 
   private constructor(mailbox: Mailbox, readOnly: boolean, uids: number[]) {
     this.mailbox = mailbox;
@@ -68,7 +68,7 @@ export class SelectedMailbox {
    */
   ownChange(modseq: number): void {
     if (modseq === this.modseq + 1) this.modseq = modseq;
-    else if (modseq > this.modseq && this.#own.size < MAX_OWN) this.#own.add(modseq);
+    else if (modseq > this.modseq && this.#reported.size < MAX_REPORTED) this.#reported.add(modseq);
   }
 
   /** Number of messages the client knows of. */
@@ -128,9 +128,11 @@ export class SelectedMailbox {
       if (m.uid > last) added.push(m.uid);
       else {
         const seq = this.seqOf(m.uid);
-        if (!seq || this.#own.has(m.modseq)) continue;
+        if (!seq || this.#reported.has(m.modseq)) continue;
         const modseq = options.condstore ? ` MODSEQ (${m.modseq})` : "";
         out.push(`* ${seq} FETCH (UID ${m.uid} FLAGS ${flagList(m.flags)}${modseq})\r\n`);
+        // A partial catch-up (expunges held back) starts from the same MODSEQ next time: do not repeat this one.
+        if (!complete && this.#reported.size < MAX_REPORTED) this.#reported.add(m.modseq);
       }
     }
     if (added.length) {
@@ -140,7 +142,7 @@ export class SelectedMailbox {
     if (complete) {
       this.modseq = box.highestModseq;
       this.dirty = false;
-      for (const m of this.#own) if (m <= this.modseq) this.#own.delete(m);
+      for (const m of this.#reported) if (m <= this.modseq) this.#reported.delete(m);
     }
     return out;
   }

@@ -275,6 +275,12 @@ export class ImapSession implements ImapContext {
               now === "authenticated" && allowed.includes("selected") ? "NO_MAILBOX_SELECTED" : "WRONG_STATE",
             );
           }
+          // New messages and flag changes are announced before the command runs, so that it sees them (a UID
+          // SEARCH finds a message just appended by another client). Never EXPUNGE here: the command's sequence
+          // numbers refer to the numbering the client has (RFC 9051 §7.5.1).
+          if (this.state.selected?.dirty && allowed.includes("selected") && !DESELECTING.has(cmd.name)) {
+            await this.flushUpdates(false);
+          }
           const result = await (HANDLERS[cmd.name] as (c: ImapContext, x: Command) => Promise<HandlerResult | void>)(
             this,
             cmd,
@@ -346,6 +352,9 @@ export class ImapSession implements ImapContext {
     return undefined;
   }
 }
+
+/** Commands that leave the selected mailbox: nothing to announce before them. */
+const DESELECTING = new Set<Command["name"]>(["SELECT", "EXAMINE", "CLOSE", "UNSELECT", "LOGOUT"]);
 
 /** RFC 9051 §7.5.1: no EXPUNGE responses while FETCH, STORE or SEARCH (by sequence number) run. */
 function noExpungeDuring(cmd: Command): boolean {

@@ -261,6 +261,21 @@ storeTest("imap clients: mbsync syncs to a Maildir; a second run is a no-op; fla
       const fifth = await mbsync();
       assert.equal(fifth.code, 0, fifth.out);
       assert.equal((await maildirFiles(`${dir}/mail/INBOX`)).length, 1, fifth.out);
+      // Local → server: a new local message is APPENDed (APPENDUID), a new local folder CREATEd.
+      const local = message({ subject: "written offline", messageId: "offline.1@example.test" });
+      await Deno.writeTextFile(`${dir}/mail/INBOX/new/1700000000.1_1.host`, local.replaceAll("\r\n", "\n"));
+      for (const sub of ["cur", "new", "tmp"]) await Deno.mkdir(`${dir}/mail/Notes/${sub}`, { recursive: true });
+      await Deno.writeTextFile(`${dir}/mail/Notes/cur/1700000000.2_1.host:2,S`, message({ subject: "note" }));
+      const upload = await mbsync();
+      assert.equal(upload.code, 0, upload.out);
+      assert.match(upload.out, /^>>> \d+ APPEND "INBOX"/m);
+      assert.match(upload.out, /^\d+ OK \[APPENDUID \d+ 3\]/m);
+      assert.match(upload.out, /^>>> \d+ CREATE "Notes"/m);
+      const search = await c.expect("OK", `a6 UID SEARCH HEADER Message-ID "offline.1@example.test"`);
+      assert.match(search.text, /^\* 2 EXISTS$/m);
+      assert.match(search.text, /^\* SEARCH 3$/m);
+      const notes = await c.expect("OK", "a7 STATUS Notes (MESSAGES UNSEEN)");
+      assert.equal(notes.text, `* STATUS "Notes" (MESSAGES 1 UNSEEN 0)`);
       c.close();
       // And once more: clean.
       const sixthBefore = await snapshot(`${dir}/mail`);
@@ -399,6 +414,90 @@ storeTest(
         "",
       );
       assert.match(tls12.out, /Protocol version: TLSv1\.2/);
+    });
+  },
+);
+
+storeTest(
+  "imap clients: imapflow: mailbox management, APPEND, attachment download, QRESYNC, flags from another client",
+  async (_t, ts) => {
+    await withImap(ts, async (s) => {
+      const pdf = await Deno.readFile(new URL("./testdata/attachments/report.pdf", import.meta.url));
+      const nodemailer = (await import("nodemailer")).default;
+      // A MIME message built by nodemailer's composer, delivered through the MX.
+      const composer = nodemailer.createTransport({ streamTransport: true, buffer: true });
+      const built = await composer.sendMail({
+        from: "carol@remote.test",
+        to: "alice@example.test",
+        subject: "Report attached",
+        text: "See attachment.",
+        attachments: [{ filename: "report.pdf", content: pdf, contentType: "application/pdf" }],
+      });
+      await deliverSmtp(s, "alice@example.test", new TextDecoder().decode(built.message as Uint8Array));
+      const c = new ImapFlow({
+        host: "127.0.0.1",
+        port: s.imaps,
+        secure: true,
+        auth: { user: "alice@example.test", pass: PASSWORD },
+        tls: { rejectUnauthorized: false },
+        logger: false,
+        qresync: true,
+      });
+      await c.connect();
+      const other = imapflow(s);
+      await other.connect();
+      try {
+        assert.ok(c.enabled.has("QRESYNC") || c.enabled.has("CONDSTORE"), [...c.enabled].join(" "));
+        await c.mailboxCreate(["Projects", "Alpha"]);
+        const renamed = await c.mailboxRename("Projects/Alpha", "Projects/Beta");
+        assert.equal(renamed.newPath, "Projects/Beta");
+        assert.ok((await c.list()).some((m) => m.path === "Projects/Beta"));
+        await c.mailboxDelete("Projects/Beta");
+        assert.ok(!(await c.list()).some((m) => m.path === "Projects/Beta"));
+        const appended = await c.append("Drafts", "From: alice@example.test\r\nSubject: draft\r\n\r\nText\r\n", [
+          "\\Draft",
+        ]);
+        assert.ok(appended && appended.uid === 1, Deno.inspect(appended));
+        const box = await c.mailboxOpen("INBOX");
+        assert.equal(box.exists, 1);
+        const msg = await c.fetchOne("1", { bodyStructure: true, uid: true });
+        assert.ok(msg);
+        const part = msg.bodyStructure?.childNodes?.find((p: { type: string }) => p.type === "application/pdf");
+        assert.ok(part, Deno.inspect(msg.bodyStructure, { depth: 5 }));
+        const dl = await c.download("1", part.part);
+        const chunks: Uint8Array[] = [];
+        for await (const chunk of dl.content) chunks.push(chunk as Uint8Array);
+        const got = new Uint8Array(chunks.reduce((n, b) => n + b.length, 0));
+        let at = 0;
+        for (const b of chunks) got.set(b, (at += b.length) - b.length);
+        assert.deepEqual(got, pdf);
+        assert.equal(dl.meta.filename, "report.pdf");
+        // Another client flags the message: the first one hears of it (FETCH with MODSEQ under QRESYNC).
+        const flagsSeen = new Promise<string[]>((resolve) =>
+          c.on("flags", (d: { flags: Set<string> }) => resolve([...d.flags]))
+        );
+        await other.mailboxOpen("INBOX");
+        await other.messageFlagsAdd("1", ["\\Flagged"]);
+        await c.noop();
+        const flags = await Promise.race([
+          flagsSeen,
+          new Promise<never>((_, rej) => setTimeout(() => rej(new Error("no FETCH FLAGS")), 10_000)),
+        ]);
+        assert.ok(flags.includes("\\Flagged"), flags.join(" "));
+        // Another client deletes it: the first one hears VANISHED (as an expunge event).
+        const expunged = new Promise<unknown>((resolve) => c.on("expunge", resolve));
+        await other.messageDelete("1");
+        await c.noop();
+        const ev = await Promise.race([
+          expunged,
+          new Promise<never>((_, rej) => setTimeout(() => rej(new Error("no VANISHED")), 10_000)),
+        ]);
+        assert.ok(ev);
+        assert.equal((await c.status("INBOX", { messages: true })).messages, 0);
+      } finally {
+        await other.logout();
+        await c.logout();
+      }
     });
   },
 );

@@ -758,9 +758,23 @@ storeTest(
       await b.write("DONE\r\n");
       assert.equal((await b.readReply("b9")).status, "OK");
       assert.equal((await b.expect("OK", "c1 FETCH 1 (UID)")).text, "* 1 FETCH (UID 3)");
+      // New mail is announced before a command runs, so a UID SEARCH right after another client's APPEND finds it.
+      await a.literal("OK", "a11 APPEND INBOX", message({ subject: "fresh" }));
+      await new Promise((r) => setTimeout(r, 100));
+      const fresh = await b.expect("OK", "c3 UID SEARCH SUBJECT fresh");
+      assert.deepEqual(fresh.untagged.map((u) => u.text), ["* 2 EXISTS", "* SEARCH 4"]);
+      // A flag change is reported once, even when an expunge held back during FETCH is reported later.
+      await a.expect("OK", "a12 STORE 2 +FLAGS (\\Draft)");
+      await a.expect("OK", "a13 STORE 1 +FLAGS.SILENT (\\Deleted)");
+      await a.expect("OK", "a14 EXPUNGE");
+      await new Promise((r) => setTimeout(r, 100));
+      const f = await b.expect("OK", "c4 FETCH 1 (UID)");
+      // (The expunged message 1 has no data left to return; its EXPUNGE waits for the next command that allows it.)
+      assert.deepEqual(f.untagged.map((u) => u.text), ["* 2 FETCH (UID 4 FLAGS (\\Draft))"]);
+      assert.equal((await b.expect("OK", "c5 NOOP")).text, "* 1 EXPUNGE");
       // Another mailbox of the account: its changes are not announced to B.
       await a.literal("OK", "a10 APPEND Drafts", message({ subject: "draft" }));
-      assert.equal((await b.expect("OK", "c2 NOOP")).text, "");
+      assert.equal((await b.expect("OK", "c6 NOOP")).text, "");
       a.close();
       b.close();
     });
@@ -1155,5 +1169,68 @@ storeTest(
     assert.match(await idling.readLine(), /^\* BYE \[UNAVAILABLE\]/);
     await closing;
     await assert.rejects(() => ImapTestClient.connect(s.imaps, { tls: true, caCerts: s.caCerts }));
+  },
+);
+
+storeTest(
+  "imap: 1,200 messages: FETCH, STORE, SEARCH and COPY across batch boundaries; more corner cases",
+  async (_t, ts) => {
+    await withImap(ts, async (s) => {
+      const inbox = (await ts.store.mailboxes.get(s.ids.alice, "INBOX"))!;
+      const { parseMessage } = await import("../mail/parse.ts");
+      const enc = new TextEncoder();
+      const deliveries = Array.from({ length: 1200 }, (_, i) => {
+        const raw = enc.encode(message({ subject: `n${i + 1}`, body: `body ${i + 1}` }));
+        return { raw, parsed: parseMessage(raw), targets: [{ mailboxId: inbox.id, flags: i % 3 ? [] : ["\\Seen"] }] };
+      });
+      await ts.store.messages.deliverAll(deliveries);
+      const c = await login(s);
+      assert.match((await c.expect("OK", "a1 SELECT INBOX")).text, /^\* 1200 EXISTS$/m);
+      const flags = await c.expect("OK", "a2 FETCH 1:* (UID FLAGS)");
+      assert.equal(flags.untagged.length, 1200);
+      flags.untagged.forEach((u, i) => assert.match(u.text, new RegExp(`^\\* ${i + 1} FETCH \\(UID ${i + 1} FLAGS `)));
+      const bodies = await c.expect("OK", "a3 FETCH 45:105 (BODY.PEEK[TEXT])");
+      assert.equal(bodies.untagged.length, 61);
+      bodies.untagged.forEach((u, i) => assert.equal(new TextDecoder().decode(u.literals[0]), `body ${i + 45}\r\n`));
+      const env = await c.expect("OK", "a4 UID FETCH 990:1010 (ENVELOPE)");
+      assert.equal(env.untagged.length, 21);
+      assert.match(env.untagged[20]!.text, /"n1010"/);
+      assert.equal(
+        (await c.expect("OK", "a5 SEARCH RETURN (COUNT MIN MAX) SEEN")).text,
+        `* ESEARCH (TAG "a5") MIN 1 MAX 1198 COUNT 400`,
+      );
+      const all = await c.expect("OK", "a6 UID SEARCH RETURN (ALL) UNSEEN");
+      assert.match(all.text, /^\* ESEARCH \(TAG "a6"\) UID ALL 2:3,5:6,8:9,/);
+      const st = await c.expect("OK", "a7 STORE 1:* +FLAGS.SILENT (\\Flagged)");
+      assert.equal(st.text, "");
+      assert.equal((await c.expect("OK", "a8 SEARCH RETURN (COUNT) FLAGGED")).text, `* ESEARCH (TAG "a8") COUNT 1200`);
+      const cp = await c.expect("OK", "a9 COPY 1:* Archive");
+      assert.match(cp.tagged, /\[COPYUID \d+ 1:1200 1:1200\]/);
+      // STORE UNCHANGEDSINCE 0 always fails (RFC 7162 §3.1.3).
+      assert.match(
+        (await c.expect("OK", "b1 STORE 1:3 (UNCHANGEDSINCE 0) +FLAGS (\\Draft)")).tagged,
+        /\[MODIFIED 1:3\]/,
+      );
+      // Empty partials and quoted header field names.
+      await c.expect("BAD", "b2 FETCH 1 BODY.PEEK[]<0.0>"); // RFC 9051 §9: the length is an nz-number64
+      assert.match((await c.expect("OK", "b21 FETCH 1 BODY.PEEK[]<99999.1>")).text, /BODY\[\]<99999> (\{0\}|"")/);
+      const q = await c.expect("OK", `b3 FETCH 1 BODY.PEEK[HEADER.FIELDS ("Subject" "X-None")]`);
+      assert.equal(new TextDecoder().decode(q.untagged[0]!.literals[0]), "Subject: n1\r\n\r\n");
+      // Not before login, not without a mailbox.
+      c.close();
+      const [n] = await ImapTestClient.connect(s.imaps, { tls: true, caCerts: s.caCerts });
+      for (const cmd of ["ENABLE CONDSTORE", "SELECT INBOX", 'LIST "" *', "APPEND INBOX {1+}\r\nx", "IDLE"]) {
+        assert.equal((await n.cmd(`c1 ${cmd}`)).status, "BAD", cmd);
+      }
+      // The same answer for an unknown user and a wrong password (RFC 5530 AUTHENTICATIONFAILED, nothing more).
+      const unknown = await n.cmd(`c2 LOGIN nobody@example.test "${PASSWORD}"`);
+      const wrong = await n.cmd(`c3 LOGIN alice@example.test "not the password"`);
+      assert.equal(unknown.tagged.replace("c2", "c3"), wrong.tagged);
+      // A disabled account cannot log in.
+      await ts.store.db.query("UPDATE accounts SET disabled = true WHERE id = $1", [s.ids.bob]);
+      assert.equal((await n.cmd(`c4 LOGIN bob@example.test "${PASSWORD}"`)).status, "NO");
+      n.close();
+      assert.ok(!s.logs.some((l) => l.msg === "command failed" || l.msg === "session failed"), "no internal error");
+    });
   },
 );

@@ -1053,9 +1053,6 @@ storeTest(
       assert.match(ap.text, /^\* 1 EXISTS$/m, "APPEND to the selected mailbox announces EXISTS");
       await t.step({
         name: "FETCH of a message over 256 KiB",
-        // KNOWN BUG (store, reported): on postgres.js a content over 256 KiB gets its structure stored as a JSON
-        // string, so ENVELOPE/BODYSTRUCTURE/sections of it fail with NO [SERVERBUG].
-        ignore: ts.driver === "postgres",
         fn: async () => {
           const whole = await c.expect("OK", "c3 FETCH 1 (RFC822.SIZE BODY.PEEK[])");
           assert.equal(new TextDecoder().decode(whole.untagged[0]!.literals[0]), big);
@@ -1076,6 +1073,31 @@ storeTest(
         (await c.expect("OK", "c3x FETCH 1 (UID RFC822.SIZE)")).text,
         `* 1 FETCH (UID 1 RFC822.SIZE ${big.length})`,
       );
+      await t.step({
+        name: "a message over 256 KiB submitted to a local and an external recipient",
+        // KNOWN BUG (store, reported): a delivery with outbound queue rows takes appendBatch(), whose INSERT of a
+        // content over 256 KiB binds JSON.stringify(structure) to `$4::jsonb`; postgres.js serialises that string
+        // as JSON again, so the structure is stored as a JSON string and ENVELOPE/BODYSTRUCTURE/sections of the
+        // message (the recipient's copy and the Sent copy) fail with NO [SERVERBUG].
+        ignore: ts.driver === "postgres",
+        fn: async () => {
+          const { SmtpTestClient } = await import("./clients/smtp.ts");
+          const [smtp] = await SmtpTestClient.connect(s.smtp.submissions, { tls: true, caCerts: s.caCerts });
+          await smtp.expect(250, "EHLO client.example.test");
+          assert.equal((await smtp.authPlain("alice@example.test", PASSWORD)).code, 235);
+          await smtp.expect(250, "MAIL FROM:<alice@example.test>");
+          await smtp.expect(250, "RCPT TO:<bob@example.test>");
+          await smtp.expect(250, "RCPT TO:<friend@remote.test>");
+          await smtp.expect(354, "DATA");
+          const out = message({ from: "alice@example.test", subject: "large out", body: "z".repeat(300_000) });
+          await smtp.expect(250, out + ".");
+          smtp.close();
+          const sent = await login(s); // the Sent copy was stored with the recipients' copies
+          await sent.expect("OK", "s1 SELECT Sent");
+          assert.match((await sent.expect("OK", "s2 FETCH 1 (ENVELOPE BODY.PEEK[HEADER])")).text, /"large out"/);
+          sent.close();
+        },
+      });
       // COPY into the selected mailbox itself: EXISTS for the new message.
       const cp = await c.expect("OK", "c6 COPY 1 INBOX");
       assert.match(cp.text, /^\* 2 EXISTS$/m);
@@ -1135,9 +1157,7 @@ storeTest(
       const deep = "OR ".repeat(2000) + "ALL ".repeat(2001);
       assert.equal((await d.cmd(`f5 SEARCH ${deep}`)).status, "BAD");
       d.close();
-      if (ts.driver !== "postgres") {
-        assert.ok(!s.logs.some((l) => l.msg === "command failed" || l.msg === "session failed"), "no internal error");
-      }
+      assert.ok(!s.logs.some((l) => l.msg === "command failed" || l.msg === "session failed"), "no internal error");
     });
   },
 );

@@ -103,8 +103,11 @@ export interface ParsedMessage {
   messageId: string | null;
   /** The top-level header, unfolded, encoded words decoded, one `Name: value` per line: SEARCH HEADER/TEXT. */
   headerText: string;
-  /** The Date: header as a time, or null when absent or unparseable: SEARCH SENTBEFORE/SENTON/SENTSINCE. */
-  sentDate: Date | null;
+  /**
+   * The calendar day the Date: header names, in its own time zone (`YYYY-MM-DD`), or null when absent or
+   * unparseable: SEARCH SENTBEFORE/SENTON/SENTSINCE disregard time and timezone (RFC 9051 §6.4.4).
+   */
+  sentDay: string | null;
 }
 
 /** Limits for {@linkcode parseMessage}. */
@@ -469,7 +472,7 @@ export function parseMessage(raw: Uint8Array, options: ParseOptions = {}): Parse
     searchText: searchText(raw, parser.texts, options.maxSearchText ?? 1024 * 1024),
     messageId: bareMessageId(envelope.messageId),
     headerText: headerSearchText(raw, root.part.bodyStart),
-    sentDate: sentDate(envelope.date),
+    sentDay: sentDay(envelope.date),
   };
 }
 
@@ -482,9 +485,17 @@ function headerSearchText(raw: Uint8Array, end: number): string {
     .map((l) => decodeWords(l)).join("\n").slice(0, MAX_HEADER_TEXT);
 }
 
-/** RFC 5322 §3.3 date-time (and the obsolete forms JS accepts) → Date, or null. */
-function sentDate(value: string | null): Date | null {
-  if (!value) return null;
-  const t = Date.parse(value.replace(/\([^)]*\)/g, "").trim());
-  return Number.isFinite(t) ? new Date(t) : null;
+const MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+
+/** RFC 5322 §3.3 `[day-of-week ","] day month year …` → the day as written, `YYYY-MM-DD`, or null. */
+function sentDay(value: string | null): string | null {
+  const m = value && /(\d{1,2})\s+([A-Za-z]{3})[A-Za-z]*\s+(\d{2,4})/.exec(value.replace(/\([^)]*\)/g, " "));
+  if (!m) return null;
+  const month = MONTHS.indexOf(m[2]!.toLowerCase());
+  let year = Number(m[3]);
+  if (month < 0) return null;
+  if (m[3]!.length <= 2) year += year < 50 ? 2000 : 1900; // RFC 5322 §4.3 obsolete two-digit years
+  const day = Number(m[1]);
+  if (day < 1 || day > 31) return null;
+  return `${String(year).padStart(4, "0")}-${String(month + 1).padStart(2, "0")}-${String(day).padStart(2, "0")}`;
 }

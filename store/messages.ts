@@ -21,8 +21,8 @@ export interface ParsedContent {
   messageId: string | null;
   /** Decoded, unfolded header lines for SEARCH HEADER/TEXT (default: none). */
   headerText?: string;
-  /** The Date: header, for SEARCH SENT* (default: none). */
-  sentDate?: Date | null;
+  /** The day the Date: header names (`YYYY-MM-DD`), for SEARCH SENT* (default: none). */
+  sentDay?: string | null;
 }
 
 /** One mailbox a delivery goes into. */
@@ -502,9 +502,9 @@ async function appendInOneStatement(db: Queryable, batch: readonly Prepared[]): 
   const result = await db.query<{ ord: number; uid: number; modseq: number; mb: number }>(
     `WITH
      b AS (
-       INSERT INTO blobs (hash, data, size, structure, search_text, header_text, sent_at)
+       INSERT INTO blobs (hash, data, size, structure, search_text, header_text, sent_on)
        SELECT decode(h, 'hex'), substring($1::bytea FROM o::int FOR l::int), l, s::jsonb, lower(t), lower(ht), sd
-         FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::timestamptz[])
+         FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::date[])
               AS r(h, o, l, s, t, ht, sd)
        ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount
        RETURNING 1),
@@ -536,7 +536,7 @@ async function appendInOneStatement(db: Queryable, batch: readonly Prepared[]): 
       unique.map((d) => JSON.stringify(d.parsed.structure)),
       unique.map((d) => d.parsed.searchText),
       unique.map((d) => d.parsed.headerText ?? ""),
-      unique.map((d) => d.parsed.sentDate?.toISOString() ?? null),
+      unique.map((d) => d.parsed.sentDay ?? null),
       ids,
       ids.map((id) => perMailbox.get(id)!),
       rows.mb,
@@ -571,8 +571,8 @@ export async function appendBatch(tx: Queryable, batch: readonly Prepared[]): Pr
   const small = unique.filter((d) => d.raw.length <= SMALL_BLOB);
   for (const d of unique.filter((d) => d.raw.length > SMALL_BLOB)) {
     await tx.query(
-      `INSERT INTO blobs (hash, data, size, structure, search_text, header_text, sent_at)
-         VALUES (decode($1, 'hex'), $2, $3, $4::jsonb, lower($5), lower($6), $7::timestamptz)
+      `INSERT INTO blobs (hash, data, size, structure, search_text, header_text, sent_on)
+         VALUES (decode($1, 'hex'), $2, $3, $4::text::jsonb, lower($5), lower($6), $7::date)
          ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount`,
       [
         d.hash,
@@ -581,7 +581,7 @@ export async function appendBatch(tx: Queryable, batch: readonly Prepared[]): Pr
         JSON.stringify(d.parsed.structure),
         d.parsed.searchText,
         d.parsed.headerText ?? "",
-        d.parsed.sentDate?.toISOString() ?? null,
+        d.parsed.sentDay ?? null,
       ],
     );
   }
@@ -595,10 +595,10 @@ export async function appendBatch(tx: Queryable, batch: readonly Prepared[]): Pr
       at += d.raw.length;
     }
     await tx.query(
-      `INSERT INTO blobs (hash, data, size, structure, search_text, header_text, sent_at)
+      `INSERT INTO blobs (hash, data, size, structure, search_text, header_text, sent_on)
          SELECT decode(h, 'hex'), substring($2::bytea FROM o::int FOR l::int), l, s::jsonb, lower(t), lower(ht), sd
            FROM unnest($1::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[],
-                       $8::timestamptz[]) AS r(h, o, l, s, t, ht, sd)
+                       $8::date[]) AS r(h, o, l, s, t, ht, sd)
          ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount`,
       [
         small.map((d) => d.hash),
@@ -608,7 +608,7 @@ export async function appendBatch(tx: Queryable, batch: readonly Prepared[]): Pr
         small.map((d) => JSON.stringify(d.parsed.structure)),
         small.map((d) => d.parsed.searchText),
         small.map((d) => d.parsed.headerText ?? ""),
-        small.map((d) => d.parsed.sentDate?.toISOString() ?? null),
+        small.map((d) => d.parsed.sentDay ?? null),
       ],
     );
   }

@@ -71,13 +71,12 @@ export function searchSql(c: SearchCriteria, params: unknown[]): string {
       return `(strpos(b.search_text, lower(${v})) > 0 OR strpos(b.header_text, lower(${v})) > 0)`;
     }
     case "date": {
-      // RFC 9051 §6.4.4: dates disregard time and timezone; internal dates are compared in UTC.
-      const day = c.field === "internal"
-        ? "(m.internal_date AT TIME ZONE 'UTC')::date"
-        : "(b.sent_at AT TIME ZONE 'UTC')::date";
+      // RFC 9051 §6.4.4: dates disregard time and timezone: internal dates by their UTC day, sent dates by the
+      // day the Date: header names in its own zone.
+      const day = c.field === "internal" ? "(m.internal_date AT TIME ZONE 'UTC')::date" : "b.sent_on";
       const d = `${p(c.date)}::date`;
       const cmp = c.op === "before" ? `${day} < ${d}` : c.op === "on" ? `${day} = ${d}` : `${day} >= ${d}`;
-      return c.field === "sent" ? `(b.sent_at IS NOT NULL AND ${cmp})` : cmp;
+      return c.field === "sent" ? `(b.sent_on IS NOT NULL AND ${cmp})` : cmp;
     }
     case "size":
       return `m.size ${c.op === "larger" ? ">" : "<"} ${p(c.size)}`;

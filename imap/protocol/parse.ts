@@ -572,6 +572,8 @@ export class CommandReader {
     }
     if (m[1] && !options.binary) this.bad(`A literal8 (~{n}) is not allowed for ${what}`);
     if (Number(m[2]) !== lit.bytes.length) this.bad(`Literal size mismatch for ${what}`);
+    // RFC 9051 §9: a literal is CHAR8 (%x01-ff); only a literal8 may carry NUL (RFC 3516 §4.4).
+    if (!m[1] && lit.bytes.indexOf(0) >= 0) this.bad(`Invalid ${what}: NUL in a literal (send it as ~{n})`);
     this.#seg++;
     this.#pos = 0;
     return lit;

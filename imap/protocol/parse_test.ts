@@ -261,6 +261,7 @@ const INVALID: [string, string | null, RegExp, ParseOptions?][] = [
   ["A1 LOGIN {3}\r\nb\0b x", "A1", /NUL/],
   ['A1 LOGIN "a\\b" x', "A1", /Invalid escape/],
   ["A1 LOGIN ~{3+}\r\nbob x", "A1", /literal8/],
+  ["A1 APPEND INBOX {5+}\r\nhe\0lo", "A1", /NUL in a literal/],
   ["A1 LOGIN bob (x)", "A1", /Invalid password/],
   ["A1 AUTHENTICATE PLAIN abc", "A1", /not base64/],
   ["A1 AUTHENTICATE PLAIN a=bc", "A1", /not base64/],

@@ -1254,3 +1254,83 @@ storeTest(
     });
   },
 );
+
+storeTest("imap: odd APPENDs, IDLE with pipelined DONE, INBOX children, brute-force lockout", async (_t, ts) => {
+  await withImap(ts, async (s) => {
+    const c = await login(s);
+    const sel = await c.expect("OK", "a1 SELECT inbox");
+    assert.match(sel.text, /^\* 0 EXISTS$/m);
+    // Odd APPENDs: empty, 8-bit, bare LF, NUL; a bad date, a bad flag. Never an internal error.
+    const empty = await c.literal("OK", "a2 APPEND INBOX", "").catch(() => null);
+    if (!empty) await c.expect("OK", "a2x NOOP");
+    await c.literal("OK", "a3 APPEND INBOX", "Subject: Grüße\r\n\r\nKöln\r\n");
+    await c.literal("OK", "a4 APPEND INBOX", "Subject: bare LF\n\nline\n");
+    // NUL: not in a literal (RFC 9051 §9 CHAR8); in a literal8 (RFC 3516) only where it can be stored.
+    const withNul = "Subject: \0\r\n\r\nx\r\n";
+    await c.write(`a5 APPEND INBOX {${withNul.length}}\r\n`);
+    assert.match(await c.readLine(), /^\+/);
+    await c.write(withNul + "\r\n");
+    assert.match((await c.readReply("a5")).tagged, /^a5 BAD/);
+    await c.write(`a51 APPEND INBOX ~{${withNul.length}}\r\n`);
+    assert.match(await c.readLine(), /^\+/);
+    await c.write(withNul + "\r\n");
+    assert.match((await c.readReply("a51")).tagged, /^a51 NO \[PARSE\]/);
+    const binary = "Subject: binary\r\nContent-Type: application/octet-stream\r\n\r\n\0\x01\x02\r\n";
+    await c.write(`a52 APPEND INBOX ~{${binary.length}}\r\n`);
+    assert.match(await c.readLine(), /^\+/);
+    await c.write(binary + "\r\n");
+    assert.match((await c.readReply("a52")).tagged, /^a52 OK \[APPENDUID/);
+    await c.expect("OK", "a6 NOOP");
+    await c.literal("BAD", `a7 APPEND INBOX "31-Feb-2024 99:00:00 +0000"`, "Subject: x\r\n\r\ny\r\n").catch(
+      async () => {
+        await c.expect("OK", "a7x NOOP");
+      },
+    );
+    await c.literal("BAD", "a8 APPEND INBOX (\\Bogus)", "Subject: x\r\n\r\ny\r\n").catch(async () => {
+      await c.expect("OK", "a8x NOOP");
+    });
+    const fetched = await c.expect("OK", "a9 FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)] ENVELOPE BODYSTRUCTURE)");
+    assert.ok(fetched.untagged.length >= 2);
+    // IDLE ended with DONE and the next command in the same packet.
+    await c.write("b1 IDLE\r\n");
+    assert.match(await c.readLine(), /^\+ /);
+    await c.write("DONE\r\nb2 NOOP\r\n");
+    assert.match((await c.readReply("b1")).tagged, /^b1 OK/);
+    assert.match((await c.readReply("b2")).tagged, /^b2 OK/);
+    // Something else than DONE ends IDLE with BAD.
+    await c.write("b3 IDLE\r\n");
+    assert.match(await c.readLine(), /^\+ /);
+    await c.write("b4 NOOP\r\n");
+    assert.match((await c.readReply("b3")).tagged, /^b3 BAD/);
+    // Pipelined commands are answered in order.
+    await c.write("p1 NOOP\r\np2 FETCH 1 (UID)\r\np3 STORE 1 +FLAGS (\\Seen)\r\np4 SEARCH SEEN\r\n");
+    for (const tag of ["p1", "p2", "p3", "p4"]) assert.match((await c.readReply(tag)).tagged, new RegExp(`^${tag} OK`));
+    // INBOX may have children; renaming INBOX leaves them where they are (RFC 9051 §6.3.6).
+    await c.expect("OK", "c1 CREATE inbox/Sub");
+    const list = await c.expect("OK", `c2 LIST "" "INBOX*"`);
+    assert.deepEqual(list.untagged.map((u) => u.text), [
+      `* LIST (\\HasChildren) "/" "INBOX"`,
+      `* LIST (\\HasNoChildren) "/" "INBOX/Sub"`,
+    ]);
+    await c.expect("OK", "c3 UNSELECT");
+    await c.expect("OK", "c4 RENAME INBOX Old");
+    assert.match((await c.expect("OK", `c5 LIST "" "*"`)).text, /"INBOX\/Sub"$/m);
+    c.close();
+    assert.ok(!s.logs.some((l) => l.msg === "command failed" || l.msg === "session failed"), "no internal error");
+
+    // Brute force from one address: after 10 failures the client is locked out, even with the right password.
+    let closed = false;
+    for (let i = 0; i < 12 && !closed; i++) {
+      const [b] = await ImapTestClient.connect(s.imaps, { tls: true, caCerts: s.caCerts });
+      const r = await b.cmd(`x${i} LOGIN alice@example.test "guess ${i}"`).catch(() => null);
+      assert.ok(r === null || r.status === "NO");
+      if (r && /UNAVAILABLE/.test(r.tagged)) closed = true;
+      b.close();
+    }
+    const [g] = await ImapTestClient.connect(s.imaps, { tls: true, caCerts: s.caCerts });
+    const locked = await g.cmd(`y1 LOGIN alice@example.test "${PASSWORD}"`);
+    assert.match(locked.tagged, /^y1 NO \[UNAVAILABLE\]/);
+    g.close();
+    assert.ok(s.logs.some((l) => l.msg === "login refused: throttled"));
+  });
+});

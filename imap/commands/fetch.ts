@@ -20,7 +20,7 @@ import {
   vanishedResponse,
 } from "../protocol/mod.ts";
 import type { ImapContext } from "../session.ts";
-import { condstore, resolveSet, selected, toRanges } from "./_util.ts";
+import { condstore, resolveSet, selected, storeError, toRanges } from "./_util.ts";
 
 const META_BATCH = 1000;
 const CONTENT_BATCH = 50;
@@ -65,7 +65,7 @@ async function markSeen(ctx: ImapContext, metas: MessageMeta[]): Promise<Set<num
   const sel = selected(ctx);
   const unseen = metas.filter((m) => !m.flags.includes("\\Seen")).map((m) => m.uid);
   if (!unseen.length) return new Set();
-  const r = await ctx.o.store.messages.storeFlags(sel.mailbox.id, unseen, "add", ["\\Seen"]);
+  const r = await ctx.o.store.messages.storeFlags(sel.mailbox.id, unseen, "add", ["\\Seen"]).catch(storeError);
   const byUid = new Map(r.updated.map((u) => [u.uid, u]));
   if (r.updated[0]) sel.ownChange(r.updated[0].modseq);
   for (const m of metas) {

@@ -40,13 +40,14 @@ export async function store(ctx: ImapContext, cmd: StoreCommand): Promise<Handle
   if (sel.readOnly) throw imapError("READ_ONLY");
   if (cmd.unchangedSince !== null) ctx.state.enabled.add("CONDSTORE");
   const uids = resolveSet(ctx, cmd.set, cmd.uid);
+  // The selected mailbox may have been deleted by another session meanwhile: NO [NONEXISTENT], not SERVERBUG.
   const r = await ctx.o.store.messages.storeFlags(
     sel.mailbox.id,
     uids,
     cmd.action,
     canonicalFlags(cmd.flags),
     cmd.unchangedSince ?? undefined,
-  );
+  ).catch(storeError);
   if (r.updated[0]) sel.ownChange(r.updated[0].modseq);
   const withModseq = condstore(ctx);
   // RFC 7162 §3.1.3: with UNCHANGEDSINCE, FETCH responses are sent even for .SILENT so the client learns MODSEQ.

@@ -1330,3 +1330,42 @@ storeTest("imap: odd APPENDs, IDLE with pipelined DONE, INBOX children, brute-fo
     assert.ok(s.logs.some((l) => l.msg === "login refused: throttled"));
   });
 });
+
+storeTest(
+  "imap: the selected mailbox deleted or renamed by another session: answers, never an internal error",
+  async (_t, ts) => {
+    await withImap(ts, async (s) => {
+      for (const name of ["Work", "Play"]) {
+        await ts.store.mailboxes.create(s.ids.alice, name);
+        await appendRaw(ts, s.ids.alice, name, message({ subject: name }));
+      }
+      const a = await login(s);
+      const b = await login(s);
+      await a.expect("OK", "a1 SELECT Work");
+      await b.expect("OK", "b1 DELETE Work");
+      await new Promise((r) => setTimeout(r, 100));
+      for (
+        const [i, q] of [
+          "NOOP",
+          "FETCH 1 (FLAGS BODY.PEEK[])",
+          "FETCH 1 BODY[]",
+          "SEARCH ALL",
+          "COPY 1 INBOX",
+          "EXPUNGE",
+        ].entries()
+      ) {
+        assert.equal((await a.cmd(`c${i} ${q}`)).status, "OK", q);
+      }
+      assert.match((await a.cmd("c9 STORE 1 +FLAGS (\\Seen)")).tagged, /^c9 (OK|NO \[NONEXISTENT\])/);
+      // A renamed mailbox keeps its messages and stays selected under its new name.
+      await a.expect("OK", "d1 SELECT Play");
+      await b.expect("OK", "b2 RENAME Play Games");
+      assert.equal((await a.expect("OK", "d2 FETCH 1 (UID)")).text, "* 1 FETCH (UID 1)");
+      await a.expect("OK", "d3 STORE 1 +FLAGS (\\Seen)");
+      assert.match((await b.expect("OK", "b3 STATUS Games (UNSEEN)")).text, /UNSEEN 0/);
+      a.close();
+      b.close();
+      assert.ok(!s.logs.some((l) => l.msg === "command failed" || l.msg === "session failed"), "no internal error");
+    });
+  },
+);

@@ -278,7 +278,7 @@ export class ImapSession implements ImapContext {
           // New messages and flag changes are announced before the command runs, so that it sees them (a UID
           // SEARCH finds a message just appended by another client). Never EXPUNGE here: the command's sequence
           // numbers refer to the numbering the client has (RFC 9051 §7.5.1).
-          if (this.state.selected?.dirty && allowed.includes("selected") && !DESELECTING.has(cmd.name)) {
+          if (this.state.selected?.dirty && allowed.includes("selected") && !NO_CATCH_UP_BEFORE.has(cmd.name)) {
             await this.flushUpdates(false);
           }
           const result = await (HANDLERS[cmd.name] as (c: ImapContext, x: Command) => Promise<HandlerResult | void>)(
@@ -353,8 +353,16 @@ export class ImapSession implements ImapContext {
   }
 }
 
-/** Commands that leave the selected mailbox: nothing to announce before them. */
-const DESELECTING = new Set<Command["name"]>(["SELECT", "EXAMINE", "CLOSE", "UNSELECT", "LOGOUT"]);
+/** Commands with nothing to announce before them: they leave the mailbox, or report changes themselves. */
+const NO_CATCH_UP_BEFORE = new Set<Command["name"]>([
+  "SELECT",
+  "EXAMINE",
+  "CLOSE",
+  "UNSELECT",
+  "LOGOUT",
+  "IDLE",
+  "NOOP",
+]);
 
 /** RFC 9051 §7.5.1: no EXPUNGE responses while FETCH, STORE or SEARCH (by sequence number) run. */
 function noExpungeDuring(cmd: Command): boolean {

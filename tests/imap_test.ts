@@ -4,8 +4,10 @@
  * first one changed.
  */
 import assert from "node:assert/strict";
+import { Store, type StoreOptions } from "../store/mod.ts";
 import { ImapTestClient } from "./clients/imap.ts";
-import { storeTest } from "./harness.ts";
+import { SmtpTestClient } from "./clients/smtp.ts";
+import { createTestDatabase, postgresUnavailableReason, storeTest } from "./harness.ts";
 import {
   appendRaw,
   deliverSmtp,
@@ -16,8 +18,23 @@ import {
   type TestImap,
   withImap,
 } from "./imap_harness.ts";
+import { type ServerProcess, startServerProcess } from "./server_process.ts";
 
 const ATTACHMENTS = new URL("./testdata/attachments/", import.meta.url).pathname;
+
+/** Delivers through an MX port (of a server process). */
+async function deliverToPort(port: number, raw: string): Promise<void> {
+  const [c] = await SmtpTestClient.connect(port);
+  try {
+    await c.expect(250, "EHLO remote.test");
+    await c.expect(250, "MAIL FROM:<carol@remote.test>");
+    await c.expect(250, "RCPT TO:<alice@example.test>");
+    await c.expect(354, "DATA");
+    await c.expect(250, raw + ".");
+  } finally {
+    c.close();
+  }
+}
 
 function logged(s: TestImap, msg: string): boolean {
   return s.logs.some((l) => l.msg === msg);
@@ -936,7 +953,6 @@ storeTest(
   "imap: end to end: submission with an attachment arrives byte-identical; Sent keeps one copy",
   async (_t, ts) => {
     await withImap(ts, async (s) => {
-      const { SmtpTestClient } = await import("./clients/smtp.ts");
       const pdf = await Deno.readFile(`${ATTACHMENTS}report.pdf`);
       const b64 = btoa(String.fromCharCode(...pdf)).replace(/.{76}/g, "$&\r\n");
       const messageId = `${crypto.randomUUID()}@example.test`;
@@ -1077,7 +1093,6 @@ storeTest(
         // INSERT (on postgres.js its structure was once stored double-encoded: NO [SERVERBUG] on every FETCH).
         name: "a message over 256 KiB submitted to a local and an external recipient",
         fn: async () => {
-          const { SmtpTestClient } = await import("./clients/smtp.ts");
           const [smtp] = await SmtpTestClient.connect(s.smtp.submissions, { tls: true, caCerts: s.caCerts });
           await smtp.expect(250, "EHLO client.example.test");
           assert.equal((await smtp.authPlain("alice@example.test", PASSWORD)).code, 235);
@@ -1369,3 +1384,102 @@ storeTest(
     });
   },
 );
+
+/** Prepares a store for server processes: the domain and alice, then closes it. */
+async function prepareStore(options: StoreOptions): Promise<void> {
+  const store = await Store.open(options);
+  try {
+    await store.domains.add("example.test");
+    await store.accounts.create("alice@example.test", PASSWORD);
+  } finally {
+    await store.close();
+  }
+}
+
+/** Logs in over 993 of a server process (its self-signed certificate is in `<dataDir>/tls`). */
+async function loginProcess(server: ServerProcess, dataDir: string): Promise<ImapTestClient> {
+  const cert = await Deno.readTextFile(`${dataDir}/tls/self-signed.crt`);
+  const [c, greeting] = await ImapTestClient.connect(server.ports["IMAPS"]!, { tls: true, caCerts: [cert] });
+  assert.match(greeting, /^\* OK \[CAPABILITY /);
+  await c.expect("OK", `l1 LOGIN alice@example.test "${PASSWORD}"`);
+  return c;
+}
+
+Deno.test({
+  name: "imap: the real server process (main.ts serve) serves 143 and 993; IDLE hears MX delivery [pglite]",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "silvermail-imap-process-" });
+    try {
+      await prepareStore({ location: { dataDir: dir } });
+      const server = await startServerProcess({ SILVERMAIL_DATA_DIR: dir });
+      try {
+        assert.ok(server.ports["IMAP"] && server.ports["IMAPS"], JSON.stringify(server.ports));
+        const [p, greeting] = await ImapTestClient.connect(server.ports["IMAP"]!);
+        assert.match(greeting, /STARTTLS/);
+        assert.match(greeting, /LOGINDISABLED/);
+        p.close();
+        const c = await loginProcess(server, dir);
+        await c.expect("OK", "a1 SELECT INBOX");
+        await c.write("a2 IDLE\r\n");
+        assert.match(await c.readLine(), /^\+ /);
+        await deliverToPort(server.ports["SMTP (MX)"]!, message({ subject: "through the process" }));
+        await c.waitFor(/^\* 1 EXISTS$/);
+        await c.write("DONE\r\n");
+        await c.readReply("a2");
+        assert.match((await c.expect("OK", "a3 FETCH 1 ENVELOPE")).text, /"through the process"/);
+        c.close();
+      } finally {
+        assert.equal(await server.stop(), 0, server.stderr());
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "imap: two server processes on one Postgres: IDLE on one hears MX delivery to the other [postgres]",
+  ignore: !!postgresUnavailableReason() && Deno.env.get("CI") !== "true",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const db = await createTestDatabase();
+    const dirs = [await Deno.makeTempDir(), await Deno.makeTempDir()];
+    try {
+      await prepareStore({ location: { url: db.url } });
+      const [one, two] = await Promise.all(
+        dirs.map((d) => startServerProcess({ SILVERMAIL_DATA_DIR: d, SILVERMAIL_DATABASE_URL: db.url })),
+      );
+      try {
+        const c = await loginProcess(one!, dirs[0]!);
+        await c.expect("OK", "a1 SELECT INBOX");
+        await c.write("a2 IDLE\r\n");
+        assert.match(await c.readLine(), /^\+ /);
+        await deliverToPort(two!.ports["SMTP (MX)"]!, message({ subject: "via the other instance" }));
+        await c.waitFor(/^\* 1 EXISTS$/);
+        await c.write("DONE\r\n");
+        await c.readReply("a2");
+        // A flag set through the second instance reaches the first one's session too.
+        const d = await loginProcess(two!, dirs[1]!);
+        await d.expect("OK", "b1 SELECT INBOX");
+        await d.expect("OK", "b2 STORE 1 +FLAGS (\\Flagged)");
+        await c.write("a3 IDLE\r\n");
+        assert.match(await c.readLine(), /^\+ /);
+        await d.expect("OK", "b3 STORE 1 +FLAGS (\\Seen)");
+        await c.waitFor(/^\* 1 FETCH \(UID 1 FLAGS \(\\Flagged \\Seen\)\)$/);
+        await c.write("DONE\r\n");
+        await c.readReply("a3");
+        c.close();
+        d.close();
+      } finally {
+        await one!.stop();
+        await two!.stop();
+      }
+    } finally {
+      await db.drop();
+      for (const d of dirs) await Deno.remove(d, { recursive: true });
+    }
+  },
+});

@@ -31,10 +31,16 @@ export interface TestImap {
   close(): Promise<void>;
 }
 
+/** Settings of the test IMAP server. */
+export interface ImapTestOptions {
+  limits?: Partial<ImapSessionLimits>;
+  maxConnectionsPerIp?: number;
+}
+
 /** Starts SMTP and IMAP on `ts`, seeding alice@ and bob@example.test (password PASSWORD). */
 export async function startTestImap(
   ts: TestStore,
-  options: { limits?: Partial<ImapSessionLimits> } = {},
+  options: ImapTestOptions = {},
 ): Promise<TestImap> {
   const ids = await seedUsers(ts);
   const smtp = await startTestSmtp(ts);
@@ -44,6 +50,7 @@ export async function startTestImap(
     tls: smtp.tls,
     limits: { ...DEFAULT_IMAP_LIMITS, ...options.limits },
     authThrottle: new AuthThrottle({ baseDelayMs: 20, maxDelayMs: 100, underAttackDelayMs: 50 }),
+    ...(options.maxConnectionsPerIp ? { maxConnectionsPerIp: options.maxConnectionsPerIp } : {}),
   });
   let imap: number, imaps: number;
   try {
@@ -75,7 +82,7 @@ export async function startTestImap(
 export async function withImap(
   ts: TestStore,
   fn: (s: TestImap) => Promise<void>,
-  options: { limits?: Partial<ImapSessionLimits> } = {},
+  options: ImapTestOptions = {},
 ): Promise<void> {
   const s = await startTestImap(ts, options);
   try {

@@ -1483,3 +1483,21 @@ Deno.test({
     }
   },
 });
+
+storeTest("imap: connections per client address are limited: the next one gets BYE [UNAVAILABLE]", async (_t, ts) => {
+  await withImap(ts, async (s) => {
+    const open = [];
+    for (let i = 0; i < 3; i++) {
+      open.push((await ImapTestClient.connect(s.imaps, { tls: true, caCerts: s.caCerts }))[0]);
+    }
+    const [extra, greeting] = await ImapTestClient.connect(s.imaps, { tls: true, caCerts: s.caCerts });
+    assert.match(greeting, /^\* BYE \[UNAVAILABLE\]/);
+    assert.ok(await extra.closedByServer());
+    open.pop()!.close();
+    await new Promise((r) => setTimeout(r, 200));
+    const [again, ok] = await ImapTestClient.connect(s.imap);
+    assert.match(ok, /^\* OK /);
+    again.close();
+    for (const c of open) c.close();
+  }, { maxConnectionsPerIp: 3 });
+});

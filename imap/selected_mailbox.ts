@@ -98,14 +98,13 @@ export class SelectedMailbox {
     options: { allowExpunge: boolean; qresync: boolean; condstore: boolean; force?: boolean },
   ): Promise<string[]> {
     if (!this.dirty && !options.force) return [];
+    // Cleared before reading: a change that commits while this catch-up runs sets it again and is not lost.
+    this.dirty = false;
     const out: string[] = [];
     const box = await store.mailboxes.byId(this.mailbox.id);
     if (!box) return out; // deleted meanwhile: nothing more to report
     const since = this.modseq;
-    if (box.highestModseq <= since) {
-      this.dirty = false;
-      return out;
-    }
+    if (box.highestModseq <= since) return out;
     let complete = true;
     const expunged = await store.messages.expungedSince(this.mailbox.id, since);
     const gone = expunged.filter((u) => this.seqOf(u) > 0);
@@ -139,9 +138,9 @@ export class SelectedMailbox {
       this.uids.push(...added);
       out.push(existsResponse(this.uids.length));
     }
-    if (complete) {
+    if (!complete) this.dirty = true; // expunges held back: catch up again at the next chance
+    else {
       this.modseq = box.highestModseq;
-      this.dirty = false;
       for (const m of this.#reported) if (m <= this.modseq) this.#reported.delete(m);
     }
     return out;

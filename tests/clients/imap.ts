@@ -219,10 +219,3 @@ export class ImapTestClient {
     } catch { /* closed */ }
   }
 }
-
-/** A logged-in client over implicit TLS. */
-export async function loginClient(port: number, user: string, password: string, caCerts: string[]) {
-  const [c] = await ImapTestClient.connect(port, { tls: true, caCerts });
-  await c.expect("OK", `l1 LOGIN ${user} "${password}"`);
-  return c;
-}

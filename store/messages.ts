@@ -122,6 +122,20 @@ export interface MessageSummary {
 /** Contents up to this size are inserted together in one statement per batch. */
 const SMALL_BLOB = 256 * 1024;
 
+/** Postgres text cannot hold U+0000 (a NUL in a header of broken mail): it becomes U+FFFD. */
+function pgText(s: string): string {
+  return s.includes("\0") ? s.replaceAll("\0", "\uFFFD") : s;
+}
+
+function pgTextOrNull(s: string | null): string | null {
+  return s === null ? null : pgText(s);
+}
+
+/** JSON for a jsonb column: jsonb rejects the escape \u0000 (an even run of backslashes before it is literal). */
+function pgJson(value: unknown): string {
+  return JSON.stringify(value).replace(/(?<!\\)((?:\\\\)*)\\u0000/g, "$1\\ufffd");
+}
+
 /** Flags as stored: distinct and sorted, so two flag sets compare as arrays. */
 export function normalizeFlags(flags: readonly string[]): string[] {
   return [...new Set(flags)].sort();
@@ -311,11 +325,13 @@ export class Messages {
         "SELECT uid FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) AND modseq > $3 ORDER BY uid",
         [mailboxId, uids, unchangedSince],
       )).map((r) => r.uid);
-      const [box] = await tx.query<{ modseq: number }>(
-        "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = $1 RETURNING highest_modseq AS modseq",
+      // The row lock orders MODSEQs; the mailbox's HIGHESTMODSEQ moves only when a message changed.
+      const [locked] = await tx.query<{ modseq: number }>(
+        "SELECT highest_modseq + 1 AS modseq FROM mailboxes WHERE id = $1 FOR UPDATE",
         [mailboxId],
       );
-      if (!box) throw new NotFoundError("mailbox vanished");
+      if (!locked) throw new NotFoundError("mailbox vanished");
+      const box = locked;
       const updated = await tx.query<{ uid: number; flags: string[]; modseq: number }>(
         `UPDATE messages m SET flags = ${expr}, modseq = $4
           WHERE m.mailbox_id = $1 AND m.uid = ANY($2::bigint[]) AND m.flags IS DISTINCT FROM ${expr}
@@ -325,6 +341,9 @@ export class Messages {
           ? [mailboxId, uids, list, box.modseq]
           : [mailboxId, uids, list, box.modseq, unchangedSince],
       );
+      if (updated.length) {
+        await tx.query("UPDATE mailboxes SET highest_modseq = $2 WHERE id = $1", [mailboxId, box.modseq]);
+      }
       if (updated.length) await notifyChanges(tx, [[mailboxId, box.modseq]]);
       updated.sort((a, b) => a.uid - b.uid);
       return { updated, modified };
@@ -418,7 +437,7 @@ export class Messages {
     if (options.dedupeByMessageId && delivery.parsed.messageId) {
       const [row] = await this.#db.query<{ uid: number }>(
         "SELECT uid FROM messages WHERE mailbox_id = $1 AND message_id = $2 ORDER BY uid LIMIT 1",
-        [mailboxId, delivery.parsed.messageId],
+        [mailboxId, pgTextOrNull(delivery.parsed.messageId)],
       );
       if (row) return { uid: row.uid, existing: true };
     }
@@ -495,7 +514,7 @@ async function appendInOneStatement(db: Queryable, batch: readonly Prepared[]): 
       rows.date.push(d.internalDate?.toISOString() ?? now);
       rows.size.push(d.raw.length);
       rows.hash.push(d.hash);
-      rows.mid.push(d.parsed.messageId);
+      rows.mid.push(pgTextOrNull(d.parsed.messageId));
     }
   }
   const ids = [...perMailbox.keys()].sort((a, b) => a - b);
@@ -533,9 +552,9 @@ async function appendInOneStatement(db: Queryable, batch: readonly Prepared[]): 
       unique.map((d) => d.hash),
       offsets,
       unique.map((d) => d.raw.length),
-      unique.map((d) => JSON.stringify(d.parsed.structure)),
-      unique.map((d) => d.parsed.searchText),
-      unique.map((d) => d.parsed.headerText ?? ""),
+      unique.map((d) => pgJson(d.parsed.structure)),
+      unique.map((d) => pgText(d.parsed.searchText)),
+      unique.map((d) => pgText(d.parsed.headerText ?? "")),
       unique.map((d) => d.parsed.sentDay ?? null),
       ids,
       ids.map((id) => perMailbox.get(id)!),
@@ -578,9 +597,9 @@ export async function appendBatch(tx: Queryable, batch: readonly Prepared[]): Pr
         d.hash,
         d.raw,
         d.raw.length,
-        JSON.stringify(d.parsed.structure),
-        d.parsed.searchText,
-        d.parsed.headerText ?? "",
+        pgJson(d.parsed.structure),
+        pgText(pgText(d.parsed.searchText)),
+        pgText(d.parsed.headerText ?? ""),
         d.parsed.sentDay ?? null,
       ],
     );
@@ -605,9 +624,9 @@ export async function appendBatch(tx: Queryable, batch: readonly Prepared[]): Pr
         all,
         offsets,
         small.map((d) => d.raw.length),
-        small.map((d) => JSON.stringify(d.parsed.structure)),
-        small.map((d) => d.parsed.searchText),
-        small.map((d) => d.parsed.headerText ?? ""),
+        small.map((d) => pgJson(d.parsed.structure)),
+        small.map((d) => pgText(d.parsed.searchText)),
+        small.map((d) => pgText(d.parsed.headerText ?? "")),
         small.map((d) => d.parsed.sentDay ?? null),
       ],
     );
@@ -656,7 +675,7 @@ export async function appendBatch(tx: Queryable, batch: readonly Prepared[]): Pr
       cols.date.push(d.internalDate?.toISOString() ?? now);
       cols.size.push(d.raw.length);
       cols.hash.push(d.hash);
-      cols.messageId.push(d.parsed.messageId);
+      cols.messageId.push(pgTextOrNull(d.parsed.messageId));
     }
     results.push(landed);
   }

@@ -405,3 +405,16 @@ storeTest("smtp: a recipient whose quota is used up is refused temporarily (452 
     assert.ok(logged(s, "recipient over quota"));
   });
 });
+
+storeTest("smtp: a message with NUL in a header is stored (not answered 451 forever)", async (_t, ts) => {
+  await withSmtp(ts, async (s, ids) => {
+    const [c] = await SmtpTestClient.connect(s.mx, { caCerts: [s.tls.certPem] });
+    await c.expect(250, "EHLO client");
+    await c.expect(250, "MAIL FROM:<x@example.org>");
+    await c.expect(250, "RCPT TO:<bob@example.test>");
+    await c.expect(354, "DATA");
+    await c.expect(250, "Subject: a\0b\r\nMessage-ID: <n\0ul@x>\r\n\r\nbody\0text\r\n.");
+    c.close();
+    assert.equal((await mailboxContents(ts, ids.bob)).length, 1);
+  });
+});

@@ -76,6 +76,10 @@ export interface HandlerResult {
   code?: ResponseCode;
 }
 
+const encoder = new TextEncoder();
+/** Output is written when it reaches this size, or when the session waits for the client. */
+const OUTPUT_CHUNK = 64 * 1024;
+
 /** Thrown by a handler that has written its own tagged reply (STARTTLS answers before the handshake). */
 export class AlreadyAnswered extends Error {
   override name = "AlreadyAnswered";
@@ -95,6 +99,8 @@ export interface ImapContext {
   readonly utf8: boolean;
   /** Capabilities to announce now. */
   capabilities(): string[];
+  /** Writes queued output now (before a TLS handshake; IDLE pushes). */
+  flush(): Promise<void>;
   /** Reports changes of the selected mailbox (IDLE uses it). */
   flushUpdates(allowExpunge: boolean): Promise<void>;
   /** Ends the session after the current reply. */
@@ -137,6 +143,8 @@ export class ImapSession implements ImapContext {
   readonly state: ImapState = { account: null, selected: null, enabled: new Set(), saved: null };
   #ended = false;
   #closing = false;
+  #out: Uint8Array[] = [];
+  #outBytes = 0;
   #wake: (() => void) | undefined;
 
   constructor(conn: Connection, options: ImapSessionOptions) {
@@ -161,11 +169,57 @@ export class ImapSession implements ImapContext {
     return out;
   }
 
+  /**
+   * Queues output; it goes out in one write when the session is about to wait for the client, or every 64 KiB.
+   * A FETCH of 100,000 messages is then a few hundred writes, not 100,000. Large bodies are written as they are.
+   */
   async write(data: string | Uint8Array | readonly Uint8Array[]): Promise<void> {
-    if (typeof data === "string" || data instanceof Uint8Array) {
-      if (typeof data === "string" && this.o.log.enabled("trace")) this.o.log.trace("S", { line: data.slice(0, 500) });
-      await this.conn.write(data);
-    } else for (const chunk of data) await this.conn.write(chunk);
+    if (typeof data === "string") {
+      if (this.o.log.enabled("trace")) this.o.log.trace("S", { line: data.slice(0, 500) });
+      this.#queue(encoder.encode(data));
+    } else if (data instanceof Uint8Array) this.#queue(data);
+    else for (const chunk of data) this.#queue(chunk);
+    if (this.#outBytes >= OUTPUT_CHUNK) await this.flush();
+  }
+
+  #queue(chunk: Uint8Array): void {
+    this.#out.push(chunk);
+    this.#outBytes += chunk.length;
+  }
+
+  /** Writes queued output now. */
+  async flush(): Promise<void> {
+    if (!this.#out.length) return;
+    const parts = this.#out;
+
+    this.#out = [];
+    this.#outBytes = 0;
+    if (parts.length === 1) return await this.conn.write(parts[0]!);
+    // Small pieces are joined into one write; a large body goes out as it is, without a copy.
+    let pending: Uint8Array[] = [];
+    let pendingBytes = 0;
+    const writePending = async () => {
+      if (!pending.length) return;
+      const joined = new Uint8Array(pendingBytes);
+      let at = 0;
+      for (const p of pending) {
+        joined.set(p, at);
+        at += p.length;
+      }
+      pending = [];
+      pendingBytes = 0;
+      await this.conn.write(joined);
+    };
+    for (const p of parts) {
+      if (p.length >= OUTPUT_CHUNK) {
+        await writePending();
+        await this.conn.write(p);
+      } else {
+        pending.push(p);
+        pendingBytes += p.length;
+      }
+    }
+    await writePending();
   }
 
   end(): void {
@@ -198,6 +252,7 @@ export class ImapSession implements ImapContext {
   }
 
   async #read(timeoutMs: number): Promise<Uint8Array | null | "closing"> {
+    await this.flush();
     if (this.#closing) return "closing";
     const closing = new Promise<"closing">((r) => this.#wake = () => r("closing"));
     const chunk = await Promise.race([this.conn.read(timeoutMs), closing]);
@@ -328,6 +383,7 @@ export class ImapSession implements ImapContext {
       } else log.error("session failed", { error: e as Error });
     } finally {
       this.state.selected?.close();
+      await this.flush().catch(() => {});
       this.conn.close();
       log.info("disconnect", { user: this.state.account?.address });
     }

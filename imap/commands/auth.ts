@@ -17,6 +17,7 @@ import { AlreadyAnswered, type HandlerResult, type ImapContext } from "../sessio
 /** STARTTLS: the OK goes out, then the handshake; what the client pipelined before it is dropped. */
 export async function starttls(ctx: ImapContext, cmd: SimpleCommand): Promise<HandlerResult> {
   if (ctx.conn.tls) throw imapError("TLS_ACTIVE");
+  await ctx.flush();
   const dropped = ctx.receiver.discardBuffered();
   if (dropped) ctx.o.log.warn("dropped bytes pipelined after STARTTLS", { bytes: dropped });
   try {

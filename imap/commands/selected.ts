@@ -33,7 +33,7 @@ export async function idle(ctx: ImapContext, _cmd: SimpleCommand): Promise<Handl
   const sel = ctx.state.selected;
   let pending: Promise<void> = Promise.resolve();
   const push = () => {
-    pending = pending.then(() => ctx.flushUpdates(true)).catch((e) =>
+    pending = pending.then(() => ctx.flushUpdates(true)).then(() => ctx.flush()).catch((e) =>
       ctx.o.log.warn("IDLE update failed", { error: e })
     );
   };

@@ -28,12 +28,19 @@ export type ControlHandler = (
 const MAX_REQUEST = 64 * 1024;
 const log = logger("control");
 
-async function readLine(conn: Deno.Conn, limit: number): Promise<string | undefined> {
+async function readLine(conn: Deno.Conn, limit: number, timeoutMs = 30_000): Promise<string | undefined> {
   const buf = new Uint8Array(4096);
   const chunks: Uint8Array[] = [];
   let size = 0;
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const n = await conn.read(buf);
+    // A client that connects and sends nothing must not hold the server's shutdown forever.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const n = await Promise.race([
+      conn.read(buf),
+      new Promise<null>((r) => timer = setTimeout(() => r(null), Math.max(1, deadline - Date.now()))),
+    ]);
+    clearTimeout(timer);
     if (n === null) break;
     const chunk = buf.slice(0, n);
     const nl = chunk.indexOf(10);

@@ -113,7 +113,7 @@ export class Connection {
    * Writes `reply` and switches to TLS (RFC 3207 §4.2): bytes the client sent before the handshake are
    * discarded. Resolves when the handshake is done; rejects when it fails.
    */
-  startTls(reply: string, context: SecureContext): Promise<void> {
+  startTls(reply: string, context: SecureContext, timeoutMs = 30_000): Promise<void> {
     this.#socket.write(reply);
     this.#chunks = []; // pipelined plaintext after STARTTLS: never processed
     this.#unread = 0;
@@ -122,20 +122,35 @@ export class Connection {
     raw.removeAllListeners("end");
     raw.removeAllListeners("close");
     raw.removeAllListeners("error");
+    raw.on("error", () => {}); // reported below through the TLS socket or the timeout
     const secure = new TLSSocket(raw, { isServer: true, secureContext: context });
     // deno-lint-ignore no-explicit-any
     (secure as any)._start?.();
     this.#socket = secure;
     return new Promise((resolve, reject) => {
+      let settled = false;
+      const fail = (e: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.#finish();
+        secure.destroy();
+        reject(e);
+      };
+      // A client that goes quiet, hangs up or resets during the handshake must not hold the slot forever.
+      const timer = setTimeout(() => fail(new TimeoutError("TLS handshake timed out")), timeoutMs);
       secure.once("secure", () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
         this.#tls = tlsInfo(secure);
         this.#attach(secure);
         resolve();
       });
-      secure.once("error", (e) => {
-        this.#finish();
-        reject(e);
-      });
+      secure.once("error", (e) => fail(e));
+      secure.once("close", () => fail(new Error("connection closed during the TLS handshake")));
+      secure.once("end", () => fail(new Error("connection ended during the TLS handshake")));
+      raw.once("close", () => fail(new Error("connection closed during the TLS handshake")));
     });
   }
 

@@ -164,7 +164,9 @@ export class SmtpSession implements SmtpContext {
 
   async readBytes(): Promise<Uint8Array | null> {
     await this.flush();
-    return await this.conn.read(this.o.limits.dataTimeoutMs);
+    // The per-block timeout, but never past the session's deadline (a client dripping a byte at a time).
+    const remaining = this.#started + this.o.limits.sessionTimeoutMs - Date.now();
+    return await this.conn.read(Math.max(1, Math.min(this.o.limits.dataTimeoutMs, remaining)));
   }
 
   async readLine(): Promise<string | null> {

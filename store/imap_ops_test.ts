@@ -123,3 +123,39 @@ storeTest("imap ops: create with parents, rename with children, INBOX rename, de
   await store.mailboxes.setSubscribed(a.id, "Old Inbox", false);
   assert.equal((await store.mailboxes.get(a.id, "Old Inbox"))!.subscribed, false);
 });
+
+storeTest(
+  "deliver: a target mailbox deleted meanwhile fails the whole delivery; nothing is half-stored",
+  async (_t, { store }) => {
+    await store.domains.add("example.test");
+    const a = await store.accounts.create("a@example.test", PW);
+    const inbox = (await store.mailboxes.get(a.id, "INBOX"))!;
+    const gone = await store.mailboxes.create(a.id, "Temp");
+    await store.mailboxes.remove(a.id, "Temp");
+    const raw = msg("Twice?");
+    await assert.rejects(
+      store.messages.deliver({
+        raw,
+        parsed: parseMessage(raw),
+        targets: [{ mailboxId: inbox.id }, { mailboxId: gone.id }],
+      }),
+      NotFoundError,
+    );
+    assert.deepEqual(await store.messages.uids(inbox.id), [], "no partial commit");
+    assert.equal((await store.db.query("SELECT 1 FROM blobs")).length, 0, "no orphan blob");
+    // Concurrent good deliveries batched with the bad one are committed exactly once.
+    const good = Array.from({ length: 5 }, (_, i) => msg(`ok ${i}`));
+    const results = await Promise.allSettled([
+      store.messages.deliver({
+        raw,
+        parsed: parseMessage(raw),
+        targets: [{ mailboxId: inbox.id }, { mailboxId: gone.id }],
+      }),
+      ...good.map((g) =>
+        store.messages.deliver({ raw: g, parsed: parseMessage(g), targets: [{ mailboxId: inbox.id }] })
+      ),
+    ]);
+    assert.equal(results.filter((r) => r.status === "fulfilled").length, 5);
+    assert.equal((await store.messages.uids(inbox.id)).length, 5);
+  },
+);

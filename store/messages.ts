@@ -545,7 +545,14 @@ async function appendInOneStatement(db: Queryable, batch: readonly Prepared[]): 
        RETURNING mailbox_id, uid, modseq),
      log AS (
        INSERT INTO mailbox_changes (mailbox_id, modseq, uid, kind) SELECT mailbox_id, modseq, uid, 'append' FROM ins),
-     note AS (SELECT pg_notify($18, (SELECT string_agg(id || ':' || modseq, ',') FROM alloc)) AS n)
+     note AS (SELECT pg_notify($18, (SELECT string_agg(id || ':' || modseq, ',') FROM alloc)) AS n),
+     -- A target mailbox deleted meanwhile fails the whole statement (division by zero), so nothing commits:
+     -- never a partial delivery that the caller then retries. It is a data-modifying CTE (matching no row)
+     -- because those always run, whatever the main query reads.
+     chk AS (
+       DELETE FROM mailbox_changes
+        WHERE id = -(SELECT 1 / (CASE WHEN count(*) = cardinality($9::bigint[]) THEN 1 ELSE 0 END) FROM alloc)
+       RETURNING 1)
      SELECT r.ord, r.uid, r.modseq, r.mb FROM r, note, (SELECT count(*) FROM b) AS bc ORDER BY r.ord`,
     [
       all,
@@ -567,8 +574,13 @@ async function appendInOneStatement(db: Queryable, batch: readonly Prepared[]): 
       rows.mid,
       CHANGES_CHANNEL,
     ],
-  );
-  if (result.length !== rows.ord.length) throw new Error("delivery target mailbox vanished");
+  ).catch((e) => {
+    if (/division by zero/.test(String((e as Error).message))) {
+      throw new NotFoundError("delivery target mailbox vanished");
+    }
+    throw e;
+  });
+  if (result.length !== rows.ord.length) throw new NotFoundError("delivery target mailbox vanished");
   const out: Appended[][] = [];
   let k = 0;
   for (const d of batch) {
@@ -646,7 +658,7 @@ export async function appendBatch(tx: Queryable, batch: readonly Prepared[]): Pr
       RETURNING m.id, m.uid_next - u.n AS first_uid, m.highest_modseq AS modseq`,
     [ids, ids.map((id) => perMailbox.get(id)!)],
   );
-  if (allocated.length !== ids.length) throw new Error("delivery target mailbox vanished");
+  if (allocated.length !== ids.length) throw new NotFoundError("delivery target mailbox vanished");
   const next = new Map(allocated.map((r) => [r.id, { uid: r.first_uid, modseq: r.modseq }]));
 
   // 3. Every message row in one statement.

@@ -418,3 +418,21 @@ storeTest("smtp: a message with NUL in a header is stored (not answered 451 fore
     assert.equal((await mailboxContents(ts, ids.bob)).length, 1);
   });
 });
+
+storeTest("smtp: a client that hangs up during the STARTTLS handshake frees its connection", async (_t, ts) => {
+  await withSmtp(ts, async (s) => {
+    for (let i = 0; i < 3; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.mx });
+      const buf = new Uint8Array(1024);
+      await conn.read(buf); // greeting
+      await conn.write(new TextEncoder().encode("EHLO x\r\nSTARTTLS\r\n"));
+      let got = "";
+      while (!got.includes("220 2.0.0")) got += new TextDecoder().decode(buf.subarray(0, (await conn.read(buf)) ?? 0));
+      conn.close(); // FIN in the middle of the handshake
+    }
+    const deadline = Date.now() + 5000;
+    const ended = () => s.logs.filter((l) => l.msg === "disconnect").length;
+    while (ended() < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(ended(), 3, "every session ended");
+  });
+});

@@ -51,10 +51,12 @@ export async function fetch(ctx: ImapContext, cmd: FetchCommand): Promise<void> 
     });
     let flagsChanged = new Set<number>();
     if (plan.setsSeen && !sel.readOnly) flagsChanged = await markSeen(ctx, metas);
+    // Bodies of the whole batch in one query (never one query per message).
+    const bodies = plan.content === "full" ? await store.messages.contents(metas.map((m) => m.hash)) : undefined;
     for (const m of metas) {
       const seq = sel.seqOf(m.uid);
       if (!seq) continue;
-      const items = await buildItems(ctx, cmd, m, flagsChanged.has(m.uid), withModseq);
+      const items = await buildItems(ctx, cmd, m, flagsChanged.has(m.uid), withModseq, bodies?.get(m.hash));
       await ctx.write(fetchResponse(seq, items));
     }
   }
@@ -84,10 +86,11 @@ async function buildItems(
   m: MessageMeta,
   seenChanged: boolean,
   withModseq: boolean,
+  preloaded?: Uint8Array,
 ): Promise<FetchItem[]> {
   const items: FetchItem[] = [];
   const st = m.structure as MessageStructure | undefined;
-  let raw: Uint8Array | undefined;
+  let raw: Uint8Array | undefined = preloaded;
   let header: Uint8Array | undefined;
   const content = async () => raw ??= await ctx.o.store.messages.content(m.hash);
   const headerBytes = async () =>

@@ -159,3 +159,16 @@ storeTest(
     assert.equal((await store.messages.uids(inbox.id)).length, 5);
   },
 );
+
+storeTest("search: a gappy UID set of 40,000 ranges stays one parameter", async (_t, { store }) => {
+  await store.domains.add("example.test");
+  const a = await store.accounts.create("a@example.test", PW);
+  const inbox = (await store.mailboxes.get(a.id, "INBOX"))!;
+  for (let i = 0; i < 3; i++) {
+    const raw = msg(`m${i}`);
+    await store.messages.deliver({ raw, parsed: parseMessage(raw), targets: [{ mailboxId: inbox.id }] });
+  }
+  const ranges = Array.from({ length: 40_000 }, (_, i) => [2 * i + 1, 2 * i + 1] as const);
+  assert.deepEqual((await store.messages.search(inbox.id, { type: "uids", ranges })).uids, [1, 3]);
+  assert.deepEqual((await store.messages.meta(inbox.id, ranges)).map((m) => m.uid), [1, 3]);
+});

@@ -80,11 +80,19 @@ export function searchSql(c: SearchCriteria, params: unknown[]): string {
     }
     case "size":
       return `m.size ${c.op === "larger" ? ">" : "<"} ${p(c.size)}`;
-    case "uids":
+    case "uids": {
       if (!c.ranges.length) return "false";
-      return `(${
-        c.ranges.map(([a, b]) => (a === b ? `m.uid = ${p(a)}` : `m.uid BETWEEN ${p(a)} AND ${p(b)}`)).join(" OR ")
-      })`;
+      // Few ranges: BETWEEN (index range scans). Many (a gappy set): one array parameter whatever the count,
+      // never a parameter per range (Postgres allows 65,535 per statement).
+      if (c.ranges.length <= 32) {
+        return `(${
+          c.ranges.map(([a, b]) => (a === b ? `m.uid = ${p(a)}` : `m.uid BETWEEN ${p(a)} AND ${p(b)}`)).join(" OR ")
+        })`;
+      }
+      const uids: number[] = [];
+      for (const [a, b] of c.ranges) for (let u = a; u <= b; u++) uids.push(u);
+      return `m.uid = ANY(${p(uids)}::bigint[])`;
+    }
     case "modseq":
       return `m.modseq >= ${p(c.modseq)}`;
     case "not":

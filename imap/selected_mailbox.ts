@@ -121,7 +121,10 @@ export class SelectedMailbox {
       } else complete = false;
     }
     const last = this.uids[this.uids.length - 1] ?? 0;
-    const changed = await store.messages.meta(this.mailbox.id, [[1, Number.MAX_SAFE_INTEGER]], { changedSince: since });
+    const changed = await store.messages.meta(this.mailbox.id, [[1, Number.MAX_SAFE_INTEGER]], {
+      changedSince: since,
+      flagsOnly: true,
+    });
     const added: number[] = [];
     for (const m of changed) {
       if (m.uid > last) added.push(m.uid);

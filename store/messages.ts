@@ -252,9 +252,13 @@ export class Messages {
   async meta(
     mailboxId: number,
     ranges: readonly (readonly [number, number])[],
-    options: { structure?: boolean; changedSince?: number } = {},
+    options: { structure?: boolean; changedSince?: number; flagsOnly?: boolean } = {},
   ): Promise<MessageMeta[]> {
     if (!ranges.length) return [];
+    // flagsOnly (FETCH FLAGS/UID/MODSEQ, the catch-up): three small columns; the others come back empty.
+    const columns = options.flagsOnly
+      ? "m.uid, m.modseq, m.flags, NULL::timestamptz AS internal_date, 0::int8 AS size, NULL AS message_id, '' AS hash"
+      : "m.uid, m.modseq, m.flags, m.internal_date, m.size, m.message_id, encode(m.blob_hash, 'hex') AS hash";
     const params: unknown[] = [mailboxId];
     const where = searchSql({ type: "uids", ranges }, params);
     let changed = "";
@@ -263,9 +267,8 @@ export class Messages {
       changed = ` AND m.modseq > $${params.length}`;
     }
     const rows = await this.#db.query<MetaRow>(
-      `SELECT m.uid, m.modseq, m.flags, m.internal_date, m.size, m.message_id, encode(m.blob_hash, 'hex') AS hash
-              ${options.structure ? ", b.structure" : ""}
-         FROM messages m ${options.structure ? "JOIN blobs b ON b.hash = m.blob_hash" : ""}
+      `SELECT ${columns} ${options.structure && !options.flagsOnly ? ", b.structure" : ""}
+         FROM messages m ${options.structure && !options.flagsOnly ? "JOIN blobs b ON b.hash = m.blob_hash" : ""}
         WHERE m.mailbox_id = $1 AND ${where}${changed} ORDER BY m.uid`,
       params,
     );

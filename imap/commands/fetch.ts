@@ -23,6 +23,7 @@ import type { ImapContext } from "../session.ts";
 import { condstore, resolveSet, selected, storeError, toRanges } from "./_util.ts";
 
 const META_BATCH = 1000;
+const FLAGS_BATCH = 10_000;
 const CONTENT_BATCH = 50;
 
 /** FETCH / UID FETCH. */
@@ -41,12 +42,14 @@ export async function fetch(ctx: ImapContext, cmd: FetchCommand): Promise<void> 
   }
   const plan = cmd.plan;
   const needsStructure = plan.envelope || plan.bodyStructure || plan.body || plan.content !== "none";
-  const batch = plan.content === "full" ? CONTENT_BATCH : META_BATCH;
+  const flagsOnly = !needsStructure && !plan.internalDate && !plan.size;
+  const batch = plan.content === "full" ? CONTENT_BATCH : flagsOnly ? FLAGS_BATCH : META_BATCH;
   const withModseq = plan.modseq || condstore(ctx) && cmd.changedSince !== null;
   for (let i = 0; i < uids.length; i += batch) {
     const part = uids.slice(i, i + batch);
     const metas = await store.messages.meta(sel.mailbox.id, toRanges(part), {
       structure: needsStructure,
+      flagsOnly,
       ...(cmd.changedSince !== null ? { changedSince: cmd.changedSince } : {}),
     });
     let flagsChanged = new Set<number>();

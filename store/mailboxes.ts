@@ -96,6 +96,25 @@ function toMailbox(r: MailboxRow): Mailbox {
   };
 }
 
+/** Creates the missing parents of `name` (RFC 9051 §6.3.4) in the caller's transaction; returns the parent id. */
+async function ensureParents(tx: Queryable, accountId: number, name: string): Promise<number | null> {
+  const levels = name.split(SEPARATOR);
+  let parentId: number | null = null;
+  for (let i = 1; i < levels.length; i++) {
+    const path = levels.slice(0, i).join(SEPARATOR);
+    const existing: { id: number }[] = await tx.query<{ id: number }>(
+      "SELECT id FROM mailboxes WHERE account_id = $1 AND name = $2",
+      [accountId, path],
+    );
+    parentId = existing[0]?.id ??
+      (await tx.query<{ id: number }>(
+        "INSERT INTO mailboxes (account_id, name, parent_id) VALUES ($1, $2, $3) RETURNING id",
+        [accountId, path, parentId],
+      ))[0]!.id;
+  }
+  return parentId;
+}
+
 /** Creates the default mailboxes of a new account inside the caller's transaction. */
 export async function createDefaultMailboxes(tx: Queryable, accountId: number): Promise<void> {
   await tx.query(
@@ -161,20 +180,7 @@ export class Mailboxes {
     checkMailboxName(name);
     return await this.#db.transaction(async (tx) => {
       await tx.query("SELECT id FROM accounts WHERE id = $1 FOR UPDATE", [accountId]); // one creator at a time
-      const levels = name.split(SEPARATOR);
-      let parentId: number | null = null;
-      for (let i = 1; i < levels.length; i++) {
-        const path = levels.slice(0, i).join(SEPARATOR);
-        const existing: { id: number }[] = await tx.query<{ id: number }>(
-          "SELECT id FROM mailboxes WHERE account_id = $1 AND name = $2",
-          [accountId, path],
-        );
-        parentId = existing[0]?.id ??
-          (await tx.query<{ id: number }>(
-            "INSERT INTO mailboxes (account_id, name, parent_id) VALUES ($1, $2, $3) RETURNING id",
-            [accountId, path, parentId],
-          ))[0]!.id;
-      }
+      const parentId = await ensureParents(tx, accountId, name);
       const rows = await tx.query<MailboxRow>(
         `INSERT INTO mailboxes (account_id, name, parent_id, special_use) VALUES ($1, $2, $3, $4)
            ON CONFLICT (account_id, name) DO NOTHING RETURNING ${COLUMNS}`,
@@ -233,21 +239,7 @@ export class Mailboxes {
         to.replace(/[\\%_]/g, "\\$&") + SEPARATOR + "%",
       ]);
       if (clash.length) throw new ConflictError(`Mailbox "${to}" already exists`);
-      // Missing parents of the new name.
-      const levels = to.split(SEPARATOR);
-      let parentId: number | null = null;
-      for (let i = 1; i < levels.length; i++) {
-        const path = levels.slice(0, i).join(SEPARATOR);
-        const existing: { id: number }[] = await tx.query<{ id: number }>(
-          "SELECT id FROM mailboxes WHERE account_id = $1 AND name = $2",
-          [accountId, path],
-        );
-        parentId = existing[0]?.id ??
-          (await tx.query<{ id: number }>(
-            "INSERT INTO mailboxes (account_id, name, parent_id) VALUES ($1, $2, $3) RETURNING id",
-            [accountId, path, parentId],
-          ))[0]!.id;
-      }
+      const parentId = await ensureParents(tx, accountId, to);
       await tx.query(
         `UPDATE mailboxes SET name = $3 || substr(name, length($2) + 1)
           WHERE account_id = $1 AND (name = $2 OR substr(name, 1, length($2) + 1) = $2 || '${SEPARATOR}')`,

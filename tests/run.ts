@@ -6,6 +6,50 @@
  */
 import { postgresUnavailableReason, startCluster } from "./harness.ts";
 
+/** Debian packages of the real programs the tests drive, by the command each provides. */
+const TOOLS: Record<string, string> = {
+  "/usr/lib/postgresql": "postgresql",
+  swaks: "swaks",
+  openssl: "openssl",
+  mbsync: "isync",
+  offlineimap: "offlineimap3",
+  curl: "curl",
+  python3: "python3",
+};
+
+function present(tool: string): boolean {
+  if (tool.startsWith("/")) {
+    try {
+      Deno.statSync(tool);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  const r = new Deno.Command("sh", { args: ["-c", `command -v ${tool}`], stdout: "null", stderr: "null" }).outputSync();
+  return r.success;
+}
+
+// A fresh machine (root, Debian): install the missing test programs, as .ci/run does.
+const missing = Object.entries(TOOLS).filter(([tool]) => !present(tool)).map(([, pkg]) => pkg);
+if (missing.length) {
+  if (Deno.uid() === 0 && present("apt-get")) {
+    console.error(`installing the programs the tests drive: apt-get install -y ${missing.join(" ")}`);
+    const env = { DEBIAN_FRONTEND: "noninteractive" };
+    new Deno.Command("apt-get", { args: ["update", "-qq"], env, stdout: "null" }).outputSync();
+    new Deno.Command("apt-get", {
+      args: ["install", "-y", "-qq", "--no-install-recommends", ...missing],
+      env,
+      stdout: "null",
+    })
+      .outputSync();
+  } else {
+    console.error(
+      `\n!!! missing test programs (tests that drive them will fail): apt-get install -y ${missing.join(" ")}\n`,
+    );
+  }
+}
+
 const env: Record<string, string> = {};
 let stop = () => {};
 const reason = postgresUnavailableReason();

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 B=$(cd ../shared/bench && pwd)
 export BENCH_STATE=${BENCH_STATE:-/var/tmp/silvermail-bench}  # every parent must be world-searchable (postfix)
-[ -f "$BENCH_STATE/ref/postfix/main.cf" ] || "$B/ref-setup.sh"
+[ -d "$BENCH_STATE/ref/postfix" ] || "$B/ref-setup.sh"
 "$B/ref-stop.sh" >/dev/null 2>&1 || true
 "$B/ref-start.sh"
 

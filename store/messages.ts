@@ -119,9 +119,6 @@ export interface MessageSummary {
   messageId: string | null;
 }
 
-/** Contents up to this size are inserted together in one statement per batch. */
-const SMALL_BLOB = 256 * 1024;
-
 /** Postgres text cannot hold U+0000 (a NUL in a header of broken mail): it becomes U+FFFD. */
 function pgText(s: string): string {
   return s.includes("\0") ? s.replaceAll("\0", "\uFFFD") : s;
@@ -159,11 +156,9 @@ export class Messages {
     this.#db = db;
     this.#group = new GroupCommit(async (units) => {
       const all = units.flat();
-      // The common batch (mail into mailboxes, no queue rows, not huge) is one statement in autocommit: one
-      // round trip and one commit. Anything else takes the multi-statement transaction.
-      const flat = fitsOneStatement(all)
-        ? await appendInOneStatement(this.#db, all)
-        : await this.#db.transaction((tx) => appendBatch(tx, all));
+      const flat = all.some((d) => d.queue?.length)
+        ? await this.#db.transaction((tx) => appendBatch(tx, all))
+        : await appendBatch(this.#db, all); // one statement in autocommit: one round trip, one commit
       let at = 0;
       return units.map((u) => flat.slice(at, at += u.length));
     });
@@ -466,28 +461,14 @@ export class Messages {
   }
 }
 
-/** Largest total of contents sent in one statement. */
-const ONE_STATEMENT_BYTES = 8 * 1024 * 1024;
-
-function fitsOneStatement(batch: readonly Prepared[]): boolean {
-  let bytes = 0;
-  const mailboxes = new Set<number>();
-  for (const d of batch) {
-    if (d.queue?.length || !d.targets.length) return false;
-    bytes += d.raw.length;
-    for (const t of d.targets) mailboxes.add(t.mailboxId);
-  }
-  // One NOTIFY payload (≤ 8000 bytes) names every mailbox of the batch.
-  return bytes <= ONE_STATEMENT_BYTES && mailboxes.size <= 400;
-}
-
 /**
- * The whole of {@linkcode appendBatch} as one SQL statement (data-modifying CTEs): contents, UID/MODSEQ
- * allocation under row locks taken in mailbox-id order, message rows, change log and NOTIFY. Atomic by itself,
- * so it runs in autocommit: the caller's promise resolves after the commit. Foreign keys and the counter
- * triggers run at the end of the statement and see every row it inserted.
+ * Stores a batch of deliveries with one SQL statement (data-modifying CTEs): the contents (once per hash; an
+ * existing row is locked by DO UPDATE so a concurrent delete of its last reference cannot remove it), UID/MODSEQ
+ * allocation under row locks taken in mailbox-id order, message rows, change log and NOTIFY; then the outbound
+ * queue rows. Without queue rows it is atomic by itself and runs in autocommit; with them the caller wraps it
+ * in a transaction. Foreign keys and the counter triggers run at the end of the statement and see its rows.
  */
-async function appendInOneStatement(db: Queryable, batch: readonly Prepared[]): Promise<Appended[][]> {
+async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Appended[][]> {
   const unique = [...new Map(batch.map((d) => [d.hash, d])).values()].sort((a, b) => (a.hash < b.hash ? -1 : 1));
   const all = new Uint8Array(unique.reduce((n, d) => n + d.raw.length, 0));
   const offsets: number[] = [];
@@ -521,7 +502,7 @@ async function appendInOneStatement(db: Queryable, batch: readonly Prepared[]): 
     }
   }
   const ids = [...perMailbox.keys()].sort((a, b) => a - b);
-  const result = await db.query<{ ord: number; uid: number; modseq: number; mb: number }>(
+  const result = await q.query<{ ord: number; uid: number; modseq: number; mb: number }>(
     `WITH
      b AS (
        INSERT INTO blobs (hash, data, size, structure, search_text, header_text, sent_on)
@@ -548,7 +529,10 @@ async function appendInOneStatement(db: Queryable, batch: readonly Prepared[]): 
        RETURNING mailbox_id, uid, modseq),
      log AS (
        INSERT INTO mailbox_changes (mailbox_id, modseq, uid, kind) SELECT mailbox_id, modseq, uid, 'append' FROM ins),
-     note AS (SELECT pg_notify($18, (SELECT string_agg(id || ':' || modseq, ',') FROM alloc)) AS n),
+     -- A NOTIFY payload holds ≤ 8000 bytes: past 400 mailboxes the caller notifies in parts (below).
+     note AS (
+       SELECT pg_notify($18, (SELECT CASE WHEN count(*) <= 400 THEN coalesce(string_agg(id || ':' || modseq, ','), '')
+                                          ELSE '' END FROM alloc)) AS n),
      -- A target mailbox deleted meanwhile fails the whole statement (division by zero), so nothing commits:
      -- never a partial delivery that the caller then retries. It is a data-modifying CTE (matching no row)
      -- because those always run, whatever the main query reads.
@@ -584,6 +568,8 @@ async function appendInOneStatement(db: Queryable, batch: readonly Prepared[]): 
     throw e;
   });
   if (result.length !== rows.ord.length) throw new NotFoundError("delivery target mailbox vanished");
+  if (ids.length > 400) await notifyChanges(q, [...new Map(result.map((r) => [r.mb, r.modseq])).entries()]);
+  await appendQueue(q, batch);
   const out: Appended[][] = [];
   let k = 0;
   for (const d of batch) {
@@ -593,128 +579,6 @@ async function appendInOneStatement(db: Queryable, batch: readonly Prepared[]): 
     }));
   }
   return out;
-}
-
-/** Appends a batch of deliveries in the caller's transaction. Exported for the store's own tests. */
-export async function appendBatch(tx: Queryable, batch: readonly Prepared[]): Promise<Appended[][]> {
-  // 1. Content, once per distinct hash. DO UPDATE (not NOTHING) locks an existing row, so a concurrent
-  //    delete of its last reference cannot remove it before our messages point at it. Small contents go in one
-  //    statement (concatenated into one parameter, cut apart by offsets); large ones one by one. Hash order
-  //    keeps row locks in one order across concurrent batches.
-  const unique = [...new Map(batch.map((d) => [d.hash, d])).values()].sort((a, b) => (a.hash < b.hash ? -1 : 1));
-  const small = unique.filter((d) => d.raw.length <= SMALL_BLOB);
-  for (const d of unique.filter((d) => d.raw.length > SMALL_BLOB)) {
-    await tx.query(
-      `INSERT INTO blobs (hash, data, size, structure, search_text, header_text, sent_on)
-         VALUES (decode($1, 'hex'), $2, $3, $4::text::jsonb, lower($5), lower($6), $7::date)
-         ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount`,
-      [
-        d.hash,
-        d.raw,
-        d.raw.length,
-        pgJson(d.parsed.structure),
-        pgText(pgText(d.parsed.searchText)),
-        pgText(d.parsed.headerText ?? ""),
-        d.parsed.sentDay ?? null,
-      ],
-    );
-  }
-  if (small.length) {
-    const all = new Uint8Array(small.reduce((n, d) => n + d.raw.length, 0));
-    const offsets: number[] = [];
-    let at = 0;
-    for (const d of small) {
-      all.set(d.raw, at);
-      offsets.push(at + 1); // substring() counts from 1
-      at += d.raw.length;
-    }
-    await tx.query(
-      `INSERT INTO blobs (hash, data, size, structure, search_text, header_text, sent_on)
-         SELECT decode(h, 'hex'), substring($2::bytea FROM o::int FOR l::int), l, s::jsonb, lower(t), lower(ht), sd
-           FROM unnest($1::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[],
-                       $8::date[]) AS r(h, o, l, s, t, ht, sd)
-         ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount`,
-      [
-        small.map((d) => d.hash),
-        all,
-        offsets,
-        small.map((d) => d.raw.length),
-        small.map((d) => pgJson(d.parsed.structure)),
-        small.map((d) => pgText(d.parsed.searchText)),
-        small.map((d) => pgText(d.parsed.headerText ?? "")),
-        small.map((d) => d.parsed.sentDay ?? null),
-      ],
-    );
-  }
-
-  // 2. UIDs and one MODSEQ per mailbox, locking mailbox rows in id order (no deadlock between batches).
-  const perMailbox = new Map<number, number>();
-  for (const d of batch) for (const t of d.targets) perMailbox.set(t.mailboxId, (perMailbox.get(t.mailboxId) ?? 0) + 1);
-  const ids = [...perMailbox.keys()].sort((a, b) => a - b);
-  await appendQueue(tx, batch);
-  if (!ids.length) return batch.map(() => []);
-  const allocated = await tx.query<{ id: number; first_uid: number; modseq: number }>(
-    `WITH locked AS (SELECT id FROM mailboxes WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE)
-     UPDATE mailboxes m SET uid_next = m.uid_next + u.n, highest_modseq = m.highest_modseq + 1
-       FROM unnest($1::bigint[], $2::bigint[]) AS u(id, n), locked l
-      WHERE m.id = u.id AND l.id = u.id
-      RETURNING m.id, m.uid_next - u.n AS first_uid, m.highest_modseq AS modseq`,
-    [ids, ids.map((id) => perMailbox.get(id)!)],
-  );
-  if (allocated.length !== ids.length) throw new NotFoundError("delivery target mailbox vanished");
-  const next = new Map(allocated.map((r) => [r.id, { uid: r.first_uid, modseq: r.modseq }]));
-
-  // 3. Every message row in one statement.
-  const results: Appended[][] = [];
-  const cols = {
-    mailbox: [] as number[],
-    uid: [] as number[],
-    modseq: [] as number[],
-    flags: [] as string[],
-    date: [] as string[],
-    size: [] as number[],
-    hash: [] as string[],
-    messageId: [] as (string | null)[],
-  };
-  const now = new Date().toISOString();
-  for (const d of batch) {
-    const landed: Appended[] = [];
-    for (const t of d.targets) {
-      const slot = next.get(t.mailboxId)!;
-      const uid = slot.uid++;
-      landed.push({ mailboxId: t.mailboxId, uid, modseq: slot.modseq });
-      cols.mailbox.push(t.mailboxId);
-      cols.uid.push(uid);
-      cols.modseq.push(slot.modseq);
-      cols.flags.push(JSON.stringify(normalizeFlags(t.flags ?? [])));
-      cols.date.push(d.internalDate?.toISOString() ?? now);
-      cols.size.push(d.raw.length);
-      cols.hash.push(d.hash);
-      cols.messageId.push(pgTextOrNull(d.parsed.messageId));
-    }
-    results.push(landed);
-  }
-  await tx.query(
-    `INSERT INTO messages (mailbox_id, uid, modseq, flags, internal_date, size, blob_hash, message_id)
-       SELECT mb, u, ms, ARRAY(SELECT jsonb_array_elements_text(f::jsonb)), dt, sz, decode(h, 'hex'), mid
-         FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::timestamptz[], $6::bigint[],
-                     $7::text[], $8::text[]) AS r(mb, u, ms, f, dt, sz, h, mid)`,
-    [cols.mailbox, cols.uid, cols.modseq, cols.flags, cols.date, cols.size, cols.hash, cols.messageId],
-  );
-
-  // 4. The change log and one notification per commit.
-  // One round trip: the change log rows, and the notification (delivered at commit).
-  const note = allocated.map((r) => `${r.id}:${r.modseq}`).join(",");
-  await tx.query(
-    `WITH log AS (
-       INSERT INTO mailbox_changes (mailbox_id, modseq, uid, kind)
-         SELECT mb, ms, u, 'append' FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS r(mb, ms, u)
-         RETURNING 1)
-     SELECT pg_notify($4, $5) FROM (SELECT count(*) FROM log) c`,
-    [cols.mailbox, cols.modseq, cols.uid, CHANGES_CHANNEL, note.length < 7900 ? note : ""],
-  );
-  if (note.length >= 7900) await notifyChanges(tx, allocated.map((r) => [r.id, r.modseq] as const));
-  return results;
 }
 
 async function appendQueue(tx: Queryable, batch: readonly Prepared[]): Promise<void> {

@@ -18,6 +18,7 @@ import {
   ImapError,
   imapError,
   parseCommand,
+  PROTOCOL_CAPABILITIES,
   redactCommand,
   replyLine,
   type ResponseCode,
@@ -107,34 +108,6 @@ export interface ImapContext {
   end(): void;
 }
 
-const BASE_CAPABILITIES = [
-  "IMAP4rev1",
-  "IMAP4rev2",
-  "LITERAL-",
-  "SASL-IR",
-  "ENABLE",
-  "ID",
-  "NAMESPACE",
-  "UIDPLUS",
-  "MOVE",
-  "IDLE",
-  "UNSELECT",
-  "CHILDREN",
-  "CONDSTORE",
-  "QRESYNC",
-  "LIST-EXTENDED",
-  "LIST-STATUS",
-  "SPECIAL-USE",
-  "ESEARCH",
-  "SEARCHRES",
-  "BINARY",
-  "STATUS=SIZE",
-  "QUOTA",
-  "QUOTA=RES-STORAGE",
-  "UTF8=ACCEPT",
-  "APPENDLIMIT=",
-];
-
 /** One IMAP connection. */
 export class ImapSession implements ImapContext {
   readonly o: ImapSessionOptions;
@@ -158,9 +131,7 @@ export class ImapSession implements ImapContext {
   }
 
   capabilities(): string[] {
-    const caps = BASE_CAPABILITIES.map((
-      c,
-    ) => (c === "APPENDLIMIT=" ? `APPENDLIMIT=${this.o.limits.maxMessageSize}` : c));
+    const caps = [...PROTOCOL_CAPABILITIES, `APPENDLIMIT=${this.o.limits.maxMessageSize}`];
     if (this.state.account) return caps;
     const out = ["IMAP4rev1", "IMAP4rev2", "LITERAL-", "SASL-IR", "ENABLE", "ID"];
     if (!this.conn.tls) out.push("STARTTLS");

@@ -608,8 +608,8 @@ export function concatChunks(chunks: readonly Uint8Array[]): Uint8Array {
 }
 
 /**
- * The capabilities whose syntax this protocol layer parses (the session adds STARTTLS, LOGINDISABLED,
- * AUTH=…, APPENDLIMIT=n, and drops what it does not implement). LITERAL- matches the receiver's default
+ * The capabilities the server announces after login (the session adds APPENDLIMIT=n; before login it announces
+ * its own short list with STARTTLS, LOGINDISABLED or AUTH=PLAIN). LITERAL- matches the receiver's default
  * `maxNonSyncLiteral` of 4096 (RFC 7888 §5, implied by IMAP4rev2); to offer LITERAL+ instead, raise
  * `maxNonSyncLiteral` to `maxLiteralSize` — then clients upload big APPENDs without waiting for a decision.
  */
@@ -625,18 +625,17 @@ export const PROTOCOL_CAPABILITIES: readonly string[] = [
   "MOVE",
   "IDLE",
   "UNSELECT",
+  "CHILDREN",
   "CONDSTORE",
   "QRESYNC",
   "LIST-EXTENDED",
   "LIST-STATUS",
   "SPECIAL-USE",
-  "CREATE-SPECIAL-USE",
   "ESEARCH",
   "SEARCHRES",
   "BINARY",
   "STATUS=SIZE",
   "QUOTA",
   "QUOTA=RES-STORAGE",
-  "QUOTA=RES-MESSAGE",
   "UTF8=ACCEPT",
 ];

@@ -18,6 +18,20 @@ function listener(description: string, port: number, enabled = true) {
   }).strict().default({}).describe(description);
 }
 
+const DURATION = /^(\d+)(ms|s|m|h|d)$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Milliseconds in a duration setting such as "300s", "4h" or "5d". */
+export function durationMs(value: string): number {
+  const m = DURATION.exec(value);
+  if (!m) throw new ConfigError(`"${value}" is not a duration (e.g. 30s, 5m, 4h, 5d)`);
+  return Number(m[1]) * UNIT_MS[m[2]!]!;
+}
+
+function duration(value: string) {
+  return z.string().regex(DURATION, "must be a duration such as 30s, 5m, 4h or 5d").default(value);
+}
+
 /** The configuration schema. Defaults are the development defaults: loopback, unprivileged ports. */
 export const ConfigSchema = z.object({
   hostname: z.string().min(1).regex(/^[A-Za-z0-9.-]+$/, "must be a host name").default("localhost").describe(
@@ -76,6 +90,67 @@ export const ConfigSchema = z.object({
       "Shortest password accepted for a new or changed password.",
     ),
   }).strict().default({}).describe("Defaults for accounts."),
+  dns: z.object({
+    nameserver: z.string().regex(/^$|^\[?[0-9a-fA-F.:]+\]?$/, "must be IP or IP:PORT").default("").describe(
+      "DNS server for MX, SPF, DKIM, DMARC and MTA-STS lookups, as IP or IP:PORT ([v6]:port for IPv6). " +
+        "Empty: the system resolver. Tests and air-gapped sites point it at their own server.",
+    ),
+    timeout: duration("5s").describe("How long one DNS query may take before it counts as a temporary failure."),
+    cache: duration("60s").describe("How long answers are reused. 0s: never cached."),
+  }).strict().default({}).describe("DNS resolution."),
+  outbound: z.object({
+    enabled: z.boolean().default(true).describe(
+      "Run the delivery worker in this instance. Several instances may run it against one database.",
+    ),
+    port: z.number().int().min(1).max(65535).default(25).describe(
+      "Port of remote mail servers. Always 25 on the internet; tests point it elsewhere.",
+    ),
+    concurrency: z.number().int().min(1).max(1000).default(20).describe("Simultaneous outbound SMTP connections."),
+    connections_per_domain: z.number().int().min(1).max(100).default(10).describe(
+      "Simultaneous connections to one destination domain.",
+    ),
+    poll_interval: duration("2s").describe(
+      "How often the queue is checked for due mail (mail submitted to this instance starts at once).",
+    ),
+    retry_min: duration("5m").describe("Wait after the first temporary failure; doubled after each attempt."),
+    retry_max: duration("4000s").describe("Longest wait between two attempts."),
+    max_age: duration("5d").describe("Give up (and send a failure notice to the sender) after this long in the queue."),
+    delay_warning: duration("4h").describe("Tell the sender once when a message is still undelivered after this long."),
+    timeout: duration("5m").describe("How long the remote server may take for one SMTP reply."),
+    mta_sts: z.boolean().default(true).describe(
+      "Honour MTA-STS policies (RFC 8461): for a domain in enforce mode, deliver only over verified TLS to listed MX.",
+    ),
+    ca_file: z.string().default("").describe(
+      "Extra PEM CA certificates trusted when verifying remote servers (MTA-STS, smarthost), e.g. a private CA.",
+    ),
+    smarthost: z.object({
+      host: z.string().default("").describe(
+        "Relay all outbound mail through this host. Empty: deliver directly to MX.",
+      ),
+      port: z.number().int().min(1).max(65535).default(587).describe("The relay's port."),
+      tls: z.enum(["starttls", "implicit", "none"]).default("starttls").describe(
+        "starttls (port 587), implicit (port 465) or none (a relay on a trusted network only).",
+      ),
+      username: z.string().default("").describe("AUTH user name at the relay. Empty: no AUTH."),
+      password: z.string().default("").describe("AUTH password at the relay (prefer the environment variable)."),
+    }).strict().default({}).describe(
+      "A relay for operators whose provider blocks port 25 (e.g. AWS until port 25 is unblocked).",
+    ),
+  }).strict().default({}).describe("Delivery of mail to other servers: the queue worker."),
+  mail_auth: z.object({
+    enabled: z.boolean().default(true).describe(
+      "Check SPF, DKIM, DMARC and ARC on mail from the internet and add an Authentication-Results header.",
+    ),
+    dmarc_reject: z.enum(["reject", "quarantine"]).default("reject").describe(
+      "What to do with mail that fails DMARC when the sender's domain publishes p=reject: refuse it at DATA " +
+        "(550 5.7.1), or deliver it to Junk.",
+    ),
+  }).strict().default({}).describe("Authentication of incoming mail."),
+  dkim: z.object({
+    rotation_grace: duration("7d").describe(
+      "During a key rotation: how long new keys are published before they sign, and old keys stay published after.",
+    ),
+  }).strict().default({}).describe("DKIM signing of outgoing mail."),
   dev: z.object({
     allow_plaintext_auth_on_loopback: z.boolean().default(false).describe(
       "Development only: allow AUTH/LOGIN without TLS from 127.0.0.1/::1. Never enable in production.",

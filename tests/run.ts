@@ -15,6 +15,8 @@ const TOOLS: Record<string, string> = {
   offlineimap: "offlineimap3",
   curl: "curl",
   python3: "python3",
+  dnsmasq: "dnsmasq-base",
+  "/usr/sbin/postfix": "postfix",
 };
 
 function present(tool: string): boolean {

@@ -7,7 +7,10 @@
  */
 import { parseAddress } from "../mail/address.ts";
 import { type ParsedMessage, parseMessage } from "../mail/parse.ts";
+import type { Resolver } from "../dns/resolver.ts";
+import { logger } from "../log.ts";
 import type { Delivery, DsnParams, Store } from "../store/mod.ts";
+import { type AuthVerdict, checkIncoming, signMessage, stripOurAuthResults } from "./mail_auth.ts";
 
 /** The listener a session came in on. */
 export type ListenerKind = "mx" | "submission" | "submissions";
@@ -89,14 +92,33 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** What delivery does besides storing. */
+export interface DeliveryOptions {
+  /** Check SPF/DKIM/DMARC/ARC of mail arriving on the MX listener. Absent: no checks. */
+  inbound?: { resolver: Resolver; dmarcReject: "reject" | "quarantine" };
+  /** Sign submitted mail with the DKIM keys of its From domain. */
+  sign?: boolean;
+  /** Called after a commit that queued mail for other servers (wakes the delivery worker). */
+  onQueued?: () => void;
+}
+
+/** The message is refused for a policy reason (DMARC reject): 550 5.7.1 with this text. */
+export class MessageRefused extends Error {
+  override name = "MessageRefused";
+}
+
+const log = logger("smtp");
+
 /** The store-facing side of an SMTP session. */
 export class SmtpDelivery {
   readonly #store: Store;
   readonly #hostname: string;
+  readonly #options: DeliveryOptions;
 
-  constructor(store: Store, hostname: string) {
+  constructor(store: Store, hostname: string, options: DeliveryOptions = {}) {
     this.#store = store;
     this.#hostname = hostname;
+    this.#options = options;
   }
 
   /**
@@ -130,29 +152,68 @@ export class SmtpDelivery {
    * (a relay must not add Return-Path). Each content is assembled once from the chunks (no intermediate copies
    * of a large message) and parsed once. Nothing is stored until `commit()`.
    */
-  async prepare(t: Transaction, body: readonly Uint8Array[]): Promise<PreparedMessage> {
+  async prepare(t: Transaction, chunks: readonly Uint8Array[]): Promise<PreparedMessage> {
     const received = enc.encode(receivedHeader(t, this.#hostname));
+    let body = chunks;
+    let verdict: AuthVerdict | undefined;
+    const inbound = this.#options.inbound;
+    if (t.kind === "mx" && inbound) {
+      // RFC 8601 §5: nobody else may speak for our authserv-id.
+      const message = stripOurAuthResults(concat(chunks), this.#hostname);
+      body = [message];
+      verdict = await checkIncoming(
+        message,
+        { ip: t.clientIp, helo: t.helo, mailFrom: t.mailFrom, hostname: this.#hostname },
+        inbound.resolver,
+        inbound.dmarcReject,
+      );
+      log.info("mail authentication", {
+        id: t.id,
+        spf: verdict.spf,
+        dkim: verdict.dkim,
+        dmarc: verdict.dmarc,
+        arc: verdict.arc,
+        action: verdict.action,
+      });
+      if (verdict.action === "reject") {
+        throw new MessageRefused("Message rejected: the sender's domain DMARC policy says to refuse it");
+      }
+    }
     const deliveries: Delivery[] = [];
     const inboxes = [...new Set(t.recipients.flatMap((r) => r.inboxIds))];
     if (inboxes.length) {
       // RFC 5321 §4.4: the delivering server adds Return-Path with the reverse-path.
-      const raw = concat([enc.encode(`Return-Path: <${t.mailFrom}>\r\n`), received, ...body]);
+      const raw = concat([
+        enc.encode(`Return-Path: <${t.mailFrom}>\r\n${verdict?.headers ?? ""}`),
+        received,
+        ...body,
+      ]);
+      // DMARC p=quarantine (or p=reject when configured to quarantine): into each recipient's Junk.
+      const targets = verdict?.action === "quarantine" ? await this.#junkOf(t) : inboxes;
       deliveries.push({
         raw,
         parsed: await parseMessage(raw),
-        targets: inboxes.map((mailboxId) => ({ mailboxId })),
+        targets: targets.map((mailboxId) => ({ mailboxId })),
       });
     }
     const external = t.recipients.flatMap((r) => r.external.map((address) => ({ address, dsn: r.dsn })));
     const sent = t.account ? await this.#store.mailboxes.special(t.account.id, "\\Sent") : undefined;
     if (external.length || sent) {
-      const traced = concat([received, ...body]);
+      let traced = concat([received, ...body]);
+      let parsed = await parseMessage(traced);
+      if (t.account && this.#options.sign) {
+        const signed = await this.#sign(parsed, body);
+        if (signed) {
+          traced = concat([received, signed]);
+          parsed = await parseMessage(traced);
+        }
+      }
       const dsnBase: DsnParams = {};
       if (t.ret) dsnBase.ret = t.ret;
       if (t.envid) dsnBase.envid = t.envid;
       deliveries.push({
         raw: traced,
-        parsed: await parseMessage(traced),
+        parsed,
         targets: sent ? [{ mailboxId: sent.id, flags: ["\\Seen"] }] : [],
         queue: external.map((e) => ({
           submissionId: t.id,
@@ -163,7 +224,30 @@ export class SmtpDelivery {
         })),
       });
     }
-    return new PreparedMessage(deliveries, this.#store);
+    return new PreparedMessage(deliveries, this.#store, this.#options.onQueued);
+  }
+
+  /** The Junk mailbox of every local recipient (their INBOX when they have none). */
+  async #junkOf(t: Transaction): Promise<number[]> {
+    const out = new Set<number>();
+    for (const r of t.recipients) {
+      for (let i = 0; i < r.accountIds.length; i++) {
+        const junk = await this.#store.mailboxes.special(r.accountIds[i]!, "\\Junk");
+        out.add(junk?.id ?? r.inboxIds[i]!);
+      }
+    }
+    return [...out];
+  }
+
+  /** DKIM-signs the submitted body with the keys of its From domain; undefined when it has none. */
+  async #sign(parsed: ParsedMessage, body: readonly Uint8Array[]): Promise<Uint8Array | undefined> {
+    const from = parsed.structure.envelope.from?.[0]?.host?.toLowerCase();
+    if (!from) return undefined;
+    const keys = await this.#store.dkim.signing(from);
+    if (!keys.length) return undefined;
+    const { signed, errors } = await signMessage(concat(body), keys);
+    if (errors.length) log.error("DKIM signing failed", { domain: from, errors });
+    return signed;
   }
 }
 
@@ -172,9 +256,12 @@ export class PreparedMessage {
   readonly #deliveries: Delivery[];
   readonly #store: Store;
 
-  constructor(deliveries: Delivery[], store: Store) {
+  readonly #onQueued: (() => void) | undefined;
+
+  constructor(deliveries: Delivery[], store: Store, onQueued?: () => void) {
     this.#deliveries = deliveries;
     this.#store = store;
+    this.#onQueued = onQueued;
   }
 
   /** The addresses in the From header (`local@domain`), for the submission sender check. */
@@ -188,5 +275,6 @@ export class PreparedMessage {
   /** Commits every content in one transaction. Resolves after the commit: then, and only then, say 250. */
   async commit(): Promise<void> {
     await this.#store.messages.deliverAll(this.#deliveries);
+    if (this.#deliveries.some((d) => d.queue?.length)) this.#onQueued?.();
   }
 }

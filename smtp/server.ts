@@ -8,7 +8,7 @@ import { ConnectionService } from "../net/service.ts";
 import { AuthThrottle } from "../spam/auth_throttle.ts";
 import type { Store } from "../store/mod.ts";
 import type { TlsContext } from "../tls/mod.ts";
-import { type ListenerKind, SmtpDelivery } from "./deliver.ts";
+import { type DeliveryOptions, type ListenerKind, SmtpDelivery } from "./deliver.ts";
 import { SmtpSession, type SmtpSessionLimits } from "./session.ts";
 
 /** Settings of the SMTP service. */
@@ -25,6 +25,8 @@ export interface SmtpServerOptions {
   allowPlaintextAuthOnLoopback?: boolean;
   /** Failed-AUTH throttling (defaults: spam/auth_throttle.ts). Share one with IMAP to count failures together. */
   authThrottle?: AuthThrottle;
+  /** Mail authentication, DKIM signing and the worker wake-up (smtp/deliver.ts). */
+  delivery?: DeliveryOptions;
 }
 
 const log = logger("smtp");
@@ -34,7 +36,7 @@ export class SmtpServer {
   readonly #service: ConnectionService<ListenerKind>;
 
   constructor(o: SmtpServerOptions) {
-    const delivery = new SmtpDelivery(o.store, o.hostname);
+    const delivery = new SmtpDelivery(o.store, o.hostname, o.delivery);
     const throttle = o.authThrottle ?? new AuthThrottle();
     this.#service = new ConnectionService<ListenerKind>({
       tls: o.tls,

@@ -7,6 +7,7 @@ import type { SqlExecutor } from "./sql/executor.ts";
 import init from "./migrations/001_init.sql" with { type: "text" };
 import outboundQueue from "./migrations/002_outbound_queue.sql" with { type: "text" };
 import search from "./migrations/003_search.sql" with { type: "text" };
+import delivery from "./migrations/004_delivery.sql" with { type: "text" };
 
 /** A migration: applied once, in version order. */
 export interface Migration {
@@ -20,6 +21,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "init", sql: init },
   { version: 2, name: "outbound_queue", sql: outboundQueue },
   { version: 3, name: "search", sql: search },
+  { version: 4, name: "delivery", sql: delivery },
 ];
 
 /** Advisory lock key held while migrating ("silvermail" in ASCII, truncated to int8). */

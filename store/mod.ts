@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { type AccountPolicy, Accounts } from "./accounts.ts";
 import { Aliases } from "./aliases.ts";
 import { Changes } from "./changes.ts";
+import { DkimKeys } from "./dkim.ts";
 import { Domains } from "./domains.ts";
 import { type DataDirLock, lockDataDir } from "./lock.ts";
 import { Mailboxes } from "./mailboxes.ts";
@@ -21,11 +22,13 @@ import { openPostgres } from "./sql/postgres.ts";
 export type { Account, AccountPolicy } from "./accounts.ts";
 export type { Alias, Resolution } from "./aliases.ts";
 export type { ChangeRow, MailboxChanged } from "./changes.ts";
+export type { DkimKey } from "./dkim.ts";
 export type { Domain } from "./domains.ts";
 export type { Mailbox, MailboxStatus } from "./mailboxes.ts";
 export { SEPARATOR } from "./mailboxes.ts";
 export type { SearchCriteria } from "./search.ts";
-export type { QueuedRecipient } from "./queue.ts";
+export type { AttemptResult, ClaimedRecipient, DeliveryLogEntry, QueuedRecipient } from "./queue.ts";
+export { hex } from "./queue.ts";
 export { DEFAULT_MAILBOXES } from "./mailboxes.ts";
 export type {
   Appended,
@@ -66,6 +69,7 @@ export class Store {
   readonly messages: Messages;
   readonly changes: Changes;
   readonly queue: Queue;
+  readonly dkim: DkimKeys;
   readonly #lock: DataDirLock | undefined;
 
   private constructor(db: SqlExecutor, policy: AccountPolicy, lock: DataDirLock | undefined) {
@@ -78,6 +82,7 @@ export class Store {
     this.mailboxes = new Mailboxes(db, this.messages);
     this.changes = new Changes(db);
     this.queue = new Queue(db);
+    this.dkim = new DkimKeys(db);
   }
 
   /** Opens the database (taking the data dir lock for embedded PGlite) and applies pending migrations. */

@@ -1,9 +1,15 @@
 /**
  * @module
- * The outbound queue as seen by administrators and tests. Rows are written by delivery (messages.ts, in the same
- * transaction as the local copies); the delivery worker that claims and sends them is roadmap step 4.
+ * The outbound queue: one row per external recipient, written by delivery (messages.ts, in the same transaction
+ * as the local copies), claimed and settled by the delivery worker (smtp/outbound/worker.ts), listed and
+ * nudged by administrators (`queue list|retry|delete`). Every attempt leaves a row in the delivery log.
+ *
+ * Claiming is a lease: {@linkcode Queue.claim} moves the claimed rows' `next_attempt_at` past the lease, under
+ * `FOR UPDATE SKIP LOCKED`, so several instances never claim the same row, and rows of an instance that died
+ * mid-delivery become due again when the lease runs out.
  */
 import type { DsnParams } from "./messages.ts";
+import type { Queryable } from "./sql/executor.ts";
 import type { SqlExecutor } from "./sql/executor.ts";
 
 /** One queued recipient. */
@@ -20,7 +26,7 @@ export interface QueuedRecipient {
   size: number;
 }
 
-/** Queue queries. */
+/** Queue operations: administration, and the worker's claim and settle. */
 export class Queue {
   readonly #db: SqlExecutor;
 
@@ -68,4 +74,221 @@ export class Queue {
     );
     return rows[0]?.data;
   }
+
+  /** Claims up to `limit` due rows for `leaseMs`, oldest due first, each counted as an attempt. */
+  async claim(limit: number, leaseMs: number): Promise<ClaimedRecipient[]> {
+    const rows = await this.#db.query<{
+      id: number;
+      blob_hash: Uint8Array;
+      submission_id: string;
+      account_id: number | null;
+      mail_from: string;
+      recipient: string;
+      domain: string;
+      dsn: DsnParams;
+      attempts: number;
+      created_at: Date;
+      delay_notified: boolean;
+      last_mx: string | null;
+      last_error: string | null;
+    }>(
+      `WITH due AS (
+         SELECT id FROM outbound_queue WHERE next_attempt_at <= now()
+          ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+       UPDATE outbound_queue q
+          SET next_attempt_at = now() + make_interval(secs => $2), attempts = q.attempts + 1,
+              last_attempt_at = now()
+         FROM due WHERE q.id = due.id
+       RETURNING q.id, q.blob_hash, q.submission_id, q.account_id, q.mail_from, q.recipient, q.domain, q.dsn,
+                 q.attempts, q.created_at, q.delay_notified, q.last_mx, q.last_error`,
+      [limit, leaseMs / 1000],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      blobHash: r.blob_hash,
+      submissionId: r.submission_id,
+      accountId: r.account_id,
+      mailFrom: r.mail_from,
+      recipient: r.recipient,
+      domain: r.domain,
+      dsn: r.dsn,
+      attempts: r.attempts,
+      createdAt: r.created_at,
+      delayNotified: r.delay_notified,
+      lastMx: r.last_mx,
+      lastError: r.last_error,
+    }));
+  }
+
+  /** The queued contents by hash (hex of the hash → bytes). */
+  async contents(hashes: readonly Uint8Array[]): Promise<Map<string, Uint8Array>> {
+    const rows = await this.#db.query<{ hash: Uint8Array; data: Uint8Array }>(
+      "SELECT hash, data FROM blobs WHERE hash IN (SELECT decode(h, 'hex') FROM unnest($1::text[]) h)",
+      [hashes.map(hex)],
+    );
+    return new Map(rows.map((r) => [hex(r.hash), r.data]));
+  }
+
+  /** Settles attempts in one transaction: finished rows go, deferred rows wait, every attempt is logged. */
+  async settle(results: readonly AttemptResult[]): Promise<void> {
+    if (!results.length) return;
+    await this.#db.transaction(async (tx) => {
+      const done = results.filter((r) => r.outcome !== "deferred").map((r) => r.id);
+      if (done.length) await tx.query("DELETE FROM outbound_queue WHERE id = ANY($1::bigint[])", [done]);
+      const deferred = results.filter((r) => r.outcome === "deferred");
+      if (deferred.length) {
+        await tx.query(
+          `UPDATE outbound_queue q SET next_attempt_at = u.next, last_error = u.error, last_mx = u.mx,
+                  delay_notified = q.delay_notified OR u.notified
+             FROM (SELECT id, next::timestamptz, error, mx, notified::boolean
+                     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])
+                       AS t(id, next, error, mx, notified)) u
+            WHERE q.id = u.id`,
+          [
+            deferred.map((r) => r.id),
+            deferred.map((r) => (r.nextAttemptAt ?? new Date()).toISOString()),
+            deferred.map((r) => r.log.reply),
+            deferred.map((r) => r.log.mxHost),
+            deferred.map((r) => String(!!r.delayNotified)),
+          ],
+        );
+      }
+      await insertLog(tx, results);
+    });
+  }
+
+  /** Makes rows due now: the given ids, or every row. Returns how many. */
+  async retry(ids?: readonly number[]): Promise<number> {
+    const rows = ids
+      ? await this.#db.query<{ id: number }>(
+        "UPDATE outbound_queue SET next_attempt_at = now() WHERE id = ANY($1::bigint[]) RETURNING id",
+        [ids],
+      )
+      : await this.#db.query<{ id: number }>("UPDATE outbound_queue SET next_attempt_at = now() RETURNING id");
+    return rows.length;
+  }
+
+  /** Removes rows without delivering or bouncing them. Returns how many. */
+  async delete(ids: readonly number[]): Promise<number> {
+    const rows = await this.#db.query<{ id: number }>(
+      "DELETE FROM outbound_queue WHERE id = ANY($1::bigint[]) RETURNING id",
+      [ids],
+    );
+    return rows.length;
+  }
+
+  /** The newest delivery log rows (optionally of one recipient), newest first. */
+  async log(options: { recipient?: string; limit?: number } = {}): Promise<DeliveryLogEntry[]> {
+    const rows = await this.#db.query<{
+      id: number;
+      at: Date;
+      submission_id: string;
+      mail_from: string;
+      recipient: string;
+      result: DeliveryLogEntry["result"];
+      mx_host: string | null;
+      mx_ip: string | null;
+      tls_version: string | null;
+      tls_cipher: string | null;
+      reply: string | null;
+      attempt: number;
+    }>(
+      `SELECT * FROM delivery_log WHERE ($1::text IS NULL OR recipient = $1) ORDER BY id DESC LIMIT $2`,
+      [options.recipient ?? null, options.limit ?? 100],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      at: r.at,
+      submissionId: r.submission_id,
+      mailFrom: r.mail_from,
+      recipient: r.recipient,
+      result: r.result,
+      mxHost: r.mx_host,
+      mxIp: r.mx_ip,
+      tlsVersion: r.tls_version,
+      tlsCipher: r.tls_cipher,
+      reply: r.reply,
+      attempt: r.attempt,
+    }));
+  }
+}
+
+/** A queue row claimed by the worker. */
+export interface ClaimedRecipient {
+  id: number;
+  blobHash: Uint8Array;
+  submissionId: string;
+  accountId: number | null;
+  mailFrom: string;
+  recipient: string;
+  domain: string;
+  dsn: DsnParams;
+  /** Attempts including this one. */
+  attempts: number;
+  createdAt: Date;
+  delayNotified: boolean;
+  lastMx: string | null;
+  lastError: string | null;
+}
+
+/** What one attempt did for one recipient. */
+export interface AttemptResult {
+  id: number;
+  /** delivered / bounced / expired remove the row; deferred keeps it for `nextAttemptAt`. */
+  outcome: "delivered" | "bounced" | "expired" | "deferred";
+  nextAttemptAt?: Date;
+  /** The delay notice was sent with this attempt. */
+  delayNotified?: boolean;
+  log: {
+    submissionId: string;
+    mailFrom: string;
+    recipient: string;
+    mxHost: string | null;
+    mxIp: string | null;
+    tls: { version: string; cipher: string } | null;
+    reply: string;
+    attempt: number;
+  };
+}
+
+/** A delivery log row. */
+export interface DeliveryLogEntry {
+  id: number;
+  at: Date;
+  submissionId: string;
+  mailFrom: string;
+  recipient: string;
+  result: "delivered" | "deferred" | "bounced" | "expired";
+  mxHost: string | null;
+  mxIp: string | null;
+  tlsVersion: string | null;
+  tlsCipher: string | null;
+  reply: string | null;
+  attempt: number;
+}
+
+async function insertLog(tx: Queryable, results: readonly AttemptResult[]): Promise<void> {
+  await tx.query(
+    `INSERT INTO delivery_log (submission_id, mail_from, recipient, result, mx_host, mx_ip, tls_version, tls_cipher,
+                               reply, attempt)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                          $8::text[], $9::text[], $10::int[])`,
+    [
+      results.map((r) => r.log.submissionId),
+      results.map((r) => r.log.mailFrom),
+      results.map((r) => r.log.recipient),
+      results.map((r) => r.outcome),
+      results.map((r) => r.log.mxHost),
+      results.map((r) => r.log.mxIp),
+      results.map((r) => r.log.tls?.version ?? null),
+      results.map((r) => r.log.tls?.cipher ?? null),
+      results.map((r) => r.log.reply),
+      results.map((r) => r.log.attempt),
+    ],
+  );
+}
+
+/** Lower-case hex of a hash, the key of {@linkcode Queue.contents}. */
+export function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }

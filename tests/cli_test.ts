@@ -4,32 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { createTestDatabase, postgresUnavailableReason } from "./harness.ts";
+import { runCli as cli } from "./server_process.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(env: Record<string, string>, args: string[], stdin?: string): Promise<Result> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", MAIN, ...args],
-    env: { ...env, NO_COLOR: "1" },
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 async function ok(env: Record<string, string>, args: string[], stdin?: string): Promise<string> {
   const r = await cli(env, args, stdin);

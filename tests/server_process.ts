@@ -1,7 +1,11 @@
 /**
  * @module
  * The real server as a subprocess (`main.ts serve`) on free ports, for tests that need a separate process:
- * crash tests (kill -9), control-socket tests, benchmarks.
+ * crash tests (kill -9), control-socket tests, two instances delivering to each other, benchmarks; and the CLI
+ * as a subprocess.
+ *
+ * Unless a test sets them, the delivery worker and the checks of incoming mail are off: they need DNS, and a
+ * test that wants them starts its own DNS server (tests/dns_server.ts).
  */
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -30,6 +34,8 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
       SILVERMAIL_IMAP_IMAP_PORT: "0",
       SILVERMAIL_IMAP_IMAPS_PORT: "0",
       SILVERMAIL_ADMIN_HTTP_PORT: "0",
+      SILVERMAIL_OUTBOUND_ENABLED: "false",
+      SILVERMAIL_MAIL_AUTH_ENABLED: "false",
       ...env,
     },
     stdout: "piped",
@@ -64,4 +70,30 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
     },
     stderr: () => err,
   };
+}
+
+/** What a CLI run printed. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `main.ts ARGS` with `env` (and `stdin` piped in when given). */
+export async function runCli(env: Record<string, string>, args: string[], stdin?: string): Promise<CliResult> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", MAIN, ...args],
+    env: { ...env, NO_COLOR: "1" },
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }

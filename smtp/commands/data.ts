@@ -5,7 +5,7 @@
  * the size limit. The message is then parsed once and committed for every recipient; `250` is sent only after
  * the commit (DESIGN rule 3).
  */
-import type { Transaction } from "../deliver.ts";
+import { MessageRefused, type Transaction } from "../deliver.ts";
 import {
   type BdatCommand,
   BdatReader,
@@ -122,6 +122,10 @@ async function finish(ctx: SmtpContext, tx: MailTransaction, body: Uint8Array[])
   try {
     prepared = await o.delivery.prepare(t, body);
   } catch (e) {
+    if (e instanceof MessageRefused) {
+      o.log.warn("message refused", { id: t.id, reason: e.message, mail_from: t.mailFrom });
+      throw reply("POLICY_REJECTED", e.message);
+    }
     o.log.error("cannot prepare message", { error: e as Error });
     throw reply("TEMP_FAILURE");
   }

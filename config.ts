@@ -105,6 +105,9 @@ export const ConfigSchema = z.object({
     port: z.number().int().min(1).max(65535).default(25).describe(
       "Port of remote mail servers. Always 25 on the internet; tests point it elsewhere.",
     ),
+    source_address: z.string().default("").describe(
+      "Local IP address outbound connections come from (the one your SPF record and PTR name). Empty: the system's choice.",
+    ),
     concurrency: z.number().int().min(1).max(1000).default(20).describe("Simultaneous outbound SMTP connections."),
     connections_per_domain: z.number().int().min(1).max(100).default(10).describe(
       "Simultaneous connections to one destination domain.",

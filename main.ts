@@ -9,10 +9,12 @@ import { parseArgs, UsageError } from "./cli/args.ts";
 import { COMMANDS, dispatch, findCommand, usageOf, validateInput, VALUED_OPTIONS } from "./cli/commands.ts";
 import { controlSocketPath, sendControlRequest, startControlServer } from "./cli/control.ts";
 import { promptNewPassword, readPasswordFromStdin } from "./cli/prompt.ts";
-import { type Config, configDoc, ConfigError, loadConfig } from "./config.ts";
+import { type Config, configDoc, ConfigError, durationMs, loadConfig } from "./config.ts";
+import { Resolver } from "./dns/resolver.ts";
 import { logger, setLogLevel } from "./log.ts";
 import { DEFAULT_IMAP_LIMITS, ImapServer } from "./imap/mod.ts";
 import { DEFAULT_LIMITS, type ListenerKind, SmtpServer } from "./smtp/mod.ts";
+import { DeliveryWorker } from "./smtp/outbound/worker.ts";
 import { AuthThrottle } from "./spam/auth_throttle.ts";
 import { LockedError, Store, type StoreOptions } from "./store/mod.ts";
 import { TlsContext } from "./tls/mod.ts";
@@ -93,6 +95,15 @@ async function serve(config: Config): Promise<number> {
     });
     // One failed-login throttle for SMTP AUTH and IMAP LOGIN: a guesser cannot double its budget.
     const authThrottle = new AuthThrottle();
+    const resolver = new Resolver({
+      nameserver: config.dns.nameserver,
+      timeoutMs: durationMs(config.dns.timeout),
+      cacheMs: durationMs(config.dns.cache),
+    });
+    // Domains without DKIM keys (added before keys existed, or straight into the store) get them now.
+    const keyed = await store.dkim.ensureAll();
+    if (keyed.length) log.info("created DKIM keys", { domains: keyed });
+    const worker = config.outbound.enabled ? await deliveryWorker(config, store, resolver) : undefined;
     const smtp = new SmtpServer({
       hostname: config.hostname,
       store,
@@ -105,6 +116,11 @@ async function serve(config: Config): Promise<number> {
       maxConnectionsPerIp: config.smtp.max_connections_per_ip,
       allowPlaintextAuthOnLoopback: config.dev.allow_plaintext_auth_on_loopback,
       authThrottle,
+      delivery: {
+        ...(config.mail_auth.enabled ? { inbound: { resolver, dmarcReject: config.mail_auth.dmarc_reject } } : {}),
+        sign: true,
+        ...(worker ? { onQueued: () => worker.wake() } : {}),
+      },
     });
     services.push({ name: "smtp", close: () => smtp.close() });
     const smtpListeners: [ListenerKind, { enabled: boolean; address: string; port: number }, string][] = [
@@ -140,6 +156,14 @@ async function serve(config: Config): Promise<number> {
       const port = await imap.listen(kind, l.address, l.port);
       listening.push(`  ${label}${l.address}:${port}  (${kind === "imaps" ? "implicit TLS" : "STARTTLS"})`);
       log.info("listening", { service: kind, address: l.address, port });
+    }
+    if (worker) {
+      worker.start();
+      services.push({ name: "outbound", close: () => worker.stop() });
+      const via = config.outbound.smarthost.host
+        ? `via ${config.outbound.smarthost.host}:${config.outbound.smarthost.port}`
+        : `to MX port ${config.outbound.port}`;
+      listening.push(`  outbound delivery    ${via}`);
     }
   } catch (e) {
     for (const s of services.reverse()) await s.close().catch(() => {});
@@ -181,6 +205,39 @@ async function serve(config: Config): Promise<number> {
   await store.close();
   log.info("stopped");
   return 0;
+}
+
+/** The delivery worker, configured from `outbound.*`. */
+async function deliveryWorker(config: Config, store: Store, resolver: Resolver): Promise<DeliveryWorker> {
+  const o = config.outbound;
+  const ca = o.ca_file ? [await Deno.readTextFile(o.ca_file)] : [];
+  return new DeliveryWorker({
+    store,
+    hostname: config.hostname,
+    resolver,
+    port: o.port,
+    concurrency: o.concurrency,
+    connectionsPerDomain: o.connections_per_domain,
+    pollMs: durationMs(o.poll_interval),
+    retryMinMs: durationMs(o.retry_min),
+    retryMaxMs: durationMs(o.retry_max),
+    maxAgeMs: durationMs(o.max_age),
+    delayWarningMs: durationMs(o.delay_warning),
+    timeoutMs: durationMs(o.timeout),
+    mtaSts: o.mta_sts,
+    ...(o.source_address ? { sourceAddress: o.source_address } : {}),
+    ...(ca.length ? { ca } : {}),
+    ...(o.smarthost.host
+      ? {
+        smarthost: {
+          host: o.smarthost.host,
+          port: o.smarthost.port,
+          tls: o.smarthost.tls,
+          ...(o.smarthost.username ? { username: o.smarthost.username, password: o.smarthost.password } : {}),
+        },
+      }
+      : {}),
+  });
 }
 
 async function main(argv: string[]): Promise<number> {

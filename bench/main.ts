@@ -1,11 +1,12 @@
 /**
  * @module
- * `deno task bench <name>`: prints figures (never pass/fail). Names: store, smtp, imap.
+ * `deno task bench <name>`: prints figures (never pass/fail). Names: store, smtp, imap, outbound.
  */
 const BENCHES: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
   store: () => import("./store.ts"),
   smtp: () => import("./smtp.ts"),
   imap: () => import("./imap.ts"),
+  outbound: () => import("./outbound.ts"),
 };
 
 const [name, ...args] = Deno.args;

@@ -33,7 +33,7 @@ async function freePort(): Promise<number> {
     const socket = createSocket("udp4");
     await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
     const port = socket.address().port;
-    socket.close();
+    await new Promise<void>((resolve) => socket.close(() => resolve()));
     try {
       Deno.listen({ hostname: "127.0.0.1", port }).close();
       return port;
@@ -58,12 +58,21 @@ function options(zone: DnsZone): string[] {
   return lines;
 }
 
-/** Starts dnsmasq serving `zone`. */
+/** Starts dnsmasq serving `zone` (on another port when the chosen one turns out to be taken). */
 export async function startDns(zone: DnsZone): Promise<TestDns> {
-  const port = await freePort();
   const dir = await Deno.makeTempDir({ prefix: "silvermail-dns-" });
+  let port = 0;
   let child: Deno.ChildProcess | undefined;
-  const start = async (z: DnsZone) => {
+  const stopChild = async () => {
+    if (!child) return;
+    try {
+      child.kill("SIGTERM");
+    } catch { /* already gone */ }
+    await child.status;
+    child = undefined;
+  };
+  /** Starts dnsmasq on `port`; false when it does not answer (e.g. the port was taken meanwhile). */
+  const start = async (z: DnsZone): Promise<boolean> => {
     const conf = `${dir}/dnsmasq.conf`;
     await Deno.writeTextFile(conf, options(z).join("\n") + "\n");
     child = new Deno.Command("dnsmasq", {
@@ -76,44 +85,41 @@ export async function startDns(zone: DnsZone): Promise<TestDns> {
         "--listen-address=127.0.0.1",
         `--port=${port}`,
         "--pid-file=",
-        "--user=" + (Deno.uid() === 0 ? "root" : ""),
+        ...(Deno.uid() === 0 ? ["--user=root"] : []),
         "--address=/#/",
         "--log-facility=-",
         "--cache-size=0",
-      ].filter((a) => a !== "--user="),
+      ],
       stdout: "null",
-      stderr: "piped",
+      stderr: "null",
     }).spawn();
-    // Ready when it answers (a name it does not know comes back NXDOMAIN quickly).
-    for (let i = 0; i < 100; i++) {
+    // Ready when it answers: a name it does not know comes back NXDOMAIN. (Not a .invalid name: Deno's
+    // resolver answers those itself without asking.)
+    for (let i = 0; i < 40; i++) {
       try {
-        await Deno.resolveDns("ready.invalid", "A", {
+        await Deno.resolveDns("ready.silvermail-dns-probe", "A", {
           nameServer: { ipAddr: "127.0.0.1", port },
           signal: AbortSignal.timeout(200),
         });
-        return;
+        return true;
       } catch (e) {
-        if (e instanceof Deno.errors.NotFound) return;
+        if (e instanceof Deno.errors.NotFound) return true;
       }
       await new Promise((r) => setTimeout(r, 50));
     }
-    throw new Error("dnsmasq did not start");
+    await stopChild();
+    return false;
   };
-  const stopChild = async () => {
-    if (!child) return;
-    try {
-      child.kill("SIGTERM");
-    } catch { /* already gone */ }
-    await child.stderr.cancel();
-    await child.status;
-    child = undefined;
-  };
-  await start(zone);
+  for (let attempt = 0;; attempt++) {
+    port = await freePort();
+    if (await start(zone)) break;
+    if (attempt === 4) throw new Error("dnsmasq did not start");
+  }
   return {
     nameserver: `127.0.0.1:${port}`,
     async reload(z) {
       await stopChild();
-      await start(z);
+      if (!await start(z)) throw new Error("dnsmasq did not restart");
     },
     async stop() {
       await stopChild();

@@ -1,0 +1,96 @@
+/**
+ * @module
+ * Where mail for a domain goes (RFC 5321 §5.1): its MX hosts in preference order (equal preferences in random
+ * order), or the domain itself when it has no MX but has an address (the implicit MX); nowhere when it
+ * publishes a null MX (RFC 7505) or does not exist. With an MTA-STS policy in enforce mode (RFC 8461) only MX
+ * hosts the policy lists are used, and only over TLS with a valid certificate.
+ */
+import { getPolicy, validateMx } from "mailauth/lib/mta-sts.js";
+import { DnsTemporaryError, type Resolver } from "../../dns/resolver.ts";
+
+/** A host to try, with its addresses (IPv4 first: this machine's usual route to the internet). */
+export interface RouteHost {
+  name: string;
+  /** Resolved on demand by {@linkcode hostAddresses}; preset for IP literals and smarthosts given as IPs. */
+  addresses?: string[];
+}
+
+/** Where to deliver, or why not. */
+export type Route =
+  | { kind: "deliver"; hosts: RouteHost[]; requireVerifiedTls: boolean; mtaSts?: "enforce" | "testing" }
+  | { kind: "permanent"; status: string; reason: string }
+  | { kind: "temporary"; reason: string };
+
+type MtaStsPolicy = Parameters<typeof validateMx>[1];
+
+/** MTA-STS policies by domain, as `getPolicy` wants them back (it refreshes them when their id changes). */
+export class MtaStsCache {
+  readonly #policies = new Map<string, MtaStsPolicy>();
+  readonly #resolver: Resolver;
+
+  constructor(resolver: Resolver) {
+    this.#resolver = resolver;
+  }
+
+  /** The domain's policy, or undefined when it has none (or mode none). Fetch failures mean no policy. */
+  async policy(domain: string): Promise<MtaStsPolicy | undefined> {
+    const known = this.#policies.get(domain) ?? null;
+    const result = await getPolicy(domain, known, { resolver: this.#resolver.forMailauth() as never, timeout: 30_000 });
+    if (result.policy) this.#policies.set(domain, result.policy);
+    const p = result.policy;
+    return p && p.mode !== "none" ? p : undefined;
+  }
+}
+
+function shuffleEqual<T extends { priority: number }>(records: T[]): T[] {
+  const shuffled = records.map((r) => ({ r, k: Math.random() }));
+  shuffled.sort((a, b) => a.r.priority - b.r.priority || a.k - b.k);
+  return shuffled.map((s) => s.r);
+}
+
+/** The route for one recipient domain. */
+export async function resolveRoute(domain: string, resolver: Resolver, mtaSts?: MtaStsCache): Promise<Route> {
+  try {
+    const mx = await resolver.lookup(domain, "MX");
+    let hosts: RouteHost[];
+    if (mx?.length) {
+      // RFC 7505 §3: a single MX with the root as exchange says the domain takes no mail.
+      if (mx.some((r) => r.exchange === "" || r.exchange === ".")) {
+        return { kind: "permanent", status: "5.1.10", reason: `${domain} does not accept mail (null MX)` };
+      }
+      hosts = shuffleEqual(mx).map((r) => ({ name: r.exchange.toLowerCase() }));
+    } else {
+      // RFC 5321 §5.1: no MX — the domain's own address is the implicit MX.
+      const [a, aaaa] = await Promise.all([resolver.lookup(domain, "A"), resolver.lookup(domain, "AAAA")]);
+      if (!a?.length && !aaaa?.length) {
+        return { kind: "permanent", status: "5.1.2", reason: `${domain} has no mail server (no MX, A or AAAA record)` };
+      }
+      hosts = [{ name: domain, addresses: [...a ?? [], ...aaaa ?? []] }];
+    }
+    if (!mtaSts) return { kind: "deliver", hosts, requireVerifiedTls: false };
+    let policy: MtaStsPolicy | undefined;
+    try {
+      policy = await mtaSts.policy(domain);
+    } catch {
+      policy = undefined; // RFC 8461 §5: no usable policy (and none cached) → deliver as without one
+    }
+    if (!policy) return { kind: "deliver", hosts, requireVerifiedTls: false };
+    if (policy.mode === "testing") return { kind: "deliver", hosts, requireVerifiedTls: false, mtaSts: "testing" };
+    const allowed = hosts.filter((h) => validateMx(h.name, policy).valid);
+    if (!allowed.length) {
+      return { kind: "temporary", reason: `no MX host of ${domain} matches its MTA-STS policy (enforce)` };
+    }
+    return { kind: "deliver", hosts: allowed, requireVerifiedTls: true, mtaSts: "enforce" };
+  } catch (e) {
+    if (e instanceof DnsTemporaryError) return { kind: "temporary", reason: e.message };
+    throw e;
+  }
+}
+
+/** A host's addresses: IPv4 then IPv6. Empty when it has none (throws DnsTemporaryError when DNS fails). */
+export async function hostAddresses(host: RouteHost, resolver: Resolver): Promise<string[]> {
+  if (host.addresses) return host.addresses;
+  if (/^[0-9.]+$/.test(host.name) || host.name.includes(":")) return [host.name];
+  const [a, aaaa] = await Promise.all([resolver.lookup(host.name, "A"), resolver.lookup(host.name, "AAAA")]);
+  return [...a ?? [], ...aaaa ?? []];
+}

@@ -1,0 +1,509 @@
+/**
+ * @module
+ * The delivery worker: takes due recipients from the persistent queue (store/queue.ts, claimed under
+ * `FOR UPDATE SKIP LOCKED` with a lease, so several instances share one queue and each message leaves once),
+ * groups them by destination, and delivers each group over one SMTP connection (smtp/outbound/client.ts) to the
+ * domain's MX hosts (smtp/outbound/route.ts) or the configured smarthost.
+ *
+ * Each recipient ends in one of four ways, logged in the delivery log: delivered; bounced (a 5xx, or a domain
+ * that takes no mail); deferred (4xx, no connection, DNS failure) and retried with exponential backoff; or
+ * expired after `max_age`. A bounce or expiry sends the sender a DSN (RFC 3464) — into their INBOX when they are
+ * local, else queued to them with the null sender — and mail from the null sender is never bounced (RFC 5321
+ * §4.5.5). A sender waiting longer than `delay_warning` hears once that their message is delayed.
+ *
+ * Order of effects, so nothing is lost: the DSN is committed before the queue row is removed; a crash in between
+ * repeats a DSN rather than losing one.
+ */
+import { logger } from "../../log.ts";
+import { parseMessage } from "../../mail/parse.ts";
+import type { Resolver } from "../../dns/resolver.ts";
+import { type AttemptResult, type ClaimedRecipient, type Delivery, hex, type Store } from "../../store/mod.ts";
+import { type ClientOptions, type Reply, SmtpClient, SmtpClientError } from "./client.ts";
+import { buildDsn, type DsnRecipient, statusFromReply } from "./dsn.ts";
+import { hostAddresses, MtaStsCache, resolveRoute, type Route, type RouteHost } from "./route.ts";
+
+const log = logger("outbound");
+
+/** A relay that takes all outbound mail. */
+export interface Smarthost {
+  host: string;
+  port: number;
+  tls: "starttls" | "implicit" | "none";
+  username?: string;
+  password?: string;
+}
+
+/** Settings of the worker (config `outbound.*`, durations in ms). */
+export interface WorkerOptions {
+  store: Store;
+  hostname: string;
+  resolver: Resolver;
+  /** Port of remote MX servers (25). */
+  port: number;
+  concurrency: number;
+  connectionsPerDomain: number;
+  pollMs: number;
+  retryMinMs: number;
+  retryMaxMs: number;
+  maxAgeMs: number;
+  delayWarningMs: number;
+  timeoutMs: number;
+  mtaSts: boolean;
+  /** Local address to connect from. */
+  sourceAddress?: string;
+  ca?: string[];
+  smarthost?: Smarthost;
+}
+
+/** One message to one domain: a content, its envelope and the recipients there. */
+interface OutMessage {
+  content: Uint8Array;
+  recipients: ClaimedRecipient[];
+}
+
+/** The messages one connection delivers. */
+interface Job {
+  /** Domain (or "smarthost"): the per-destination connection limit applies to it. */
+  route: string;
+  domain: string;
+  messages: OutMessage[];
+}
+
+/** Messages claimed per connection slot in one claim. */
+const MESSAGES_PER_SLOT = 20;
+
+/** The delivery worker of one instance. */
+export class DeliveryWorker {
+  readonly #o: WorkerOptions;
+  readonly #mtaSts: MtaStsCache | undefined;
+  readonly #pending: Job[] = [];
+  readonly #perRoute = new Map<string, number>();
+  readonly #running = new Set<Promise<void>>();
+  #active = 0;
+  #stopped = true;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #woken = false;
+
+  constructor(options: WorkerOptions) {
+    this.#o = options;
+    this.#mtaSts = options.mtaSts && !options.smarthost ? new MtaStsCache(options.resolver) : undefined;
+  }
+
+  /** Starts claiming and delivering. */
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#loop = this.#run();
+  }
+
+  /** New mail was queued: look now instead of at the next poll. */
+  wake(): void {
+    this.#woken = true;
+    this.#wake?.();
+  }
+
+  /** Stops claiming and waits for the connections under way (their rows are settled; unstarted ones wait). */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.wake();
+    await this.#loop;
+    // Claimed but not started: make them due again at once for whichever instance runs next.
+    const left = this.#pending.splice(0).flatMap((j) => j.messages.flatMap((m) => m.recipients.map((r) => r.id)));
+    if (left.length) await this.#o.store.queue.retry(left).catch(() => {});
+    await Promise.all(this.#running);
+  }
+
+  async #run(): Promise<void> {
+    const leaseMs = Math.max(30 * 60_000, 4 * this.#o.timeoutMs);
+    while (!this.#stopped) {
+      let claimed: ClaimedRecipient[] = [];
+      const free = this.#o.concurrency - this.#active;
+      if (!this.#pending.length && free > 0) {
+        try {
+          claimed = await this.#o.store.queue.claim(free * MESSAGES_PER_SLOT, leaseMs);
+          if (claimed.length) await this.#plan(claimed);
+        } catch (e) {
+          log.error("cannot claim from the queue", { error: e as Error });
+        }
+      }
+      this.#pump();
+      if (this.#stopped) break;
+      // Sleep until woken (new mail, a connection finished) or the next poll; a full claim loops at once.
+      if (claimed.length && this.#active < this.#o.concurrency && !this.#pending.length) continue;
+      await this.#sleep(this.#o.pollMs);
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    if (this.#woken) {
+      this.#woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = () => {
+        this.#wake = undefined;
+        this.#woken = false;
+        done();
+      };
+    });
+  }
+
+  /** Groups claimed rows into jobs: per destination, per message, split over up to N connections. */
+  async #plan(rows: ClaimedRecipient[]): Promise<void> {
+    const contents = await this.#o.store.queue.contents([
+      ...new Map(rows.map((r) => [hex(r.blobHash), r.blobHash])).values(),
+    ]);
+    const byRoute = new Map<string, Map<string, OutMessage>>();
+    for (const r of rows) {
+      const route = this.#o.smarthost ? "smarthost" : r.domain;
+      const content = contents.get(hex(r.blobHash));
+      if (!content) continue; // cannot happen: the row holds a reference
+      let messages = byRoute.get(route);
+      if (!messages) byRoute.set(route, messages = new Map());
+      const key = `${r.submissionId}\0${hex(r.blobHash)}\0${r.mailFrom}\0${r.dsn.ret ?? ""}\0${r.dsn.envid ?? ""}` +
+        (this.#o.smarthost ? "" : `\0${r.domain}`);
+      const m = messages.get(key);
+      if (m) m.recipients.push(r);
+      else messages.set(key, { content, recipients: [r] });
+    }
+    for (const [route, messages] of byRoute) {
+      const list = [...messages.values()];
+      const connections = Math.min(this.#o.connectionsPerDomain, Math.ceil(list.length / 5), list.length);
+      for (let i = 0; i < connections; i++) {
+        const part = list.filter((_, k) => k % connections === i);
+        this.#pending.push({ route, domain: part[0]!.recipients[0]!.domain, messages: part });
+      }
+    }
+  }
+
+  /** Starts pending jobs while there are free connection slots. */
+  #pump(): void {
+    for (let i = 0; i < this.#pending.length && this.#active < this.#o.concurrency;) {
+      const job = this.#pending[i]!;
+      if ((this.#perRoute.get(job.route) ?? 0) >= this.#o.connectionsPerDomain) {
+        i++;
+        continue;
+      }
+      this.#pending.splice(i, 1);
+      this.#active++;
+      this.#perRoute.set(job.route, (this.#perRoute.get(job.route) ?? 0) + 1);
+      const p = this.#deliverJob(job)
+        .catch((e) => log.error("delivery job failed", { error: e as Error, domain: job.domain }))
+        .finally(() => {
+          this.#active--;
+          this.#perRoute.set(job.route, this.#perRoute.get(job.route)! - 1);
+          this.#running.delete(p);
+          this.wake();
+        });
+      this.#running.add(p);
+    }
+  }
+
+  async #route(domain: string): Promise<Route> {
+    const s = this.#o.smarthost;
+    if (s) return { kind: "deliver", hosts: [{ name: s.host }], requireVerifiedTls: s.tls !== "none" };
+    return await resolveRoute(domain, this.#o.resolver, this.#mtaSts);
+  }
+
+  /** Delivers one job: one connection (reopened if it breaks), then settles every recipient. */
+  async #deliverJob(job: Job): Promise<void> {
+    const results: Outcome[] = [];
+    const route = await this.#route(job.domain);
+    if (route.kind !== "deliver") {
+      for (const m of job.messages) {
+        for (const r of m.recipients) {
+          results.push(
+            route.kind === "permanent"
+              ? { r, m, kind: "bounced", status: route.status, reply: route.reason, reason: route.reason }
+              : { r, m, kind: "deferred", status: "4.4.3", reply: route.reason, reason: route.reason },
+          );
+        }
+      }
+      return await this.#settle(results);
+    }
+    let client: SmtpClient | undefined;
+    let host: RouteHost | undefined;
+    let lastError = "no mail server could be reached";
+    try {
+      for (const m of job.messages) {
+        if (!client) {
+          const c = await this.#connect(route, (e) => (lastError = e));
+          if (!c) {
+            // Nobody answered: this message and the rest of the job wait for the next attempt.
+            for (const rest of job.messages.slice(job.messages.indexOf(m))) {
+              for (const r of rest.recipients) {
+                results.push({ r, m: rest, kind: "deferred", status: "4.4.1", reply: lastError, reason: lastError });
+              }
+            }
+            break;
+          }
+          ({ client, host } = c);
+        }
+        const at = { host: host!.name, ip: client.remoteAddress, tls: client.tls };
+        try {
+          results.push(...await this.#send(client, m, at));
+        } catch (e) {
+          // The connection broke: this message is deferred; the next one gets a new connection.
+          const text = e instanceof SmtpClientError ? e.message : String(e);
+          for (const r of m.recipients) {
+            results.push({ r, m, kind: "deferred", status: "4.4.2", reply: text, reason: text, ...at });
+          }
+          client.close();
+          client = undefined;
+        }
+      }
+    } finally {
+      await client?.quit();
+    }
+    await this.#settle(results);
+  }
+
+  /** Connects to the first host that answers, in route order. */
+  async #connect(
+    route: Extract<Route, { kind: "deliver" }>,
+    onError: (e: string) => void,
+  ): Promise<{ client: SmtpClient; host: RouteHost } | undefined> {
+    const s = this.#o.smarthost;
+    for (const host of route.hosts) {
+      let addresses: string[];
+      try {
+        addresses = await hostAddresses(host, this.#o.resolver);
+      } catch (e) {
+        onError((e as Error).message);
+        continue;
+      }
+      if (!addresses.length) onError(`${host.name} has no address`);
+      for (const ip of addresses) {
+        const base: ClientOptions = {
+          host: ip,
+          port: s ? s.port : this.#o.port,
+          servername: host.name,
+          helo: this.#o.hostname,
+          tls: s ? s.tls : "starttls",
+          requireTls: route.requireVerifiedTls,
+          verifyCertificate: route.requireVerifiedTls,
+          timeoutMs: this.#o.timeoutMs,
+          ...(this.#o.sourceAddress ? { localAddress: this.#o.sourceAddress } : {}),
+          ...(this.#o.ca?.length ? { ca: this.#o.ca } : {}),
+          ...(s?.username ? { auth: { username: s.username, password: s.password ?? "" } } : {}),
+        };
+        try {
+          return { client: await SmtpClient.connect(base), host };
+        } catch (e) {
+          const text = `${host.name}[${ip}]: ${(e as Error).message}`;
+          onError(text);
+          // Opportunistic TLS that fails its handshake: like Postfix, try again in plain text (never when TLS
+          // is required by MTA-STS or for a smarthost).
+          if (e instanceof SmtpClientError && e.stage === "starttls" && !route.requireVerifiedTls && !s) {
+            try {
+              return { client: await SmtpClient.connect({ ...base, tls: "none" }), host };
+            } catch (e2) {
+              onError(`${host.name}[${ip}]: ${(e2 as Error).message}`);
+            }
+          }
+          log.info("connection failed", { host: host.name, ip, error: (e as Error).message });
+        }
+      }
+    }
+    return undefined;
+  }
+
+  /** One SMTP transaction: a message to its recipients at this destination. */
+  async #send(
+    client: SmtpClient,
+    m: OutMessage,
+    at: { host: string; ip: string; tls: SmtpClient["tls"] },
+  ): Promise<Outcome[]> {
+    const first = m.recipients[0]!;
+    const smtputf8 = [first.mailFrom, ...m.recipients.map((r) => r.recipient)].some((a) => /[^\x20-\x7e]/.test(a));
+    let result;
+    try {
+      result = await client.send({
+        mailFrom: first.mailFrom,
+        recipients: m.recipients.map((r) => ({
+          address: r.recipient,
+          ...(r.dsn.notify ? { notify: r.dsn.notify } : {}),
+          ...(r.dsn.orcpt ? { orcpt: r.dsn.orcpt } : {}),
+        })),
+        size: m.content.length,
+        eightBit: m.content.some((b) => b > 127),
+        smtputf8,
+        ...(first.dsn.ret ? { ret: first.dsn.ret } : {}),
+        ...(first.dsn.envid ? { envid: first.dsn.envid } : {}),
+      }, m.content);
+    } catch (e) {
+      // MAIL refused (or the message refused before it: SIZE, SMTPUTF8): the same answer for every recipient.
+      // Anything else means the connection broke: the caller defers the message and reconnects.
+      if (!(e instanceof SmtpClientError) || e.stage !== "mail") throw e;
+      const reply = e.reply ?? { code: e.temporary ? 451 : 554, text: e.message };
+      return m.recipients.map((r) => outcomeOf(r, m, reply, at));
+    }
+    return m.recipients.map((r, i) => {
+      const rcpt = result.recipients[i]!;
+      return outcomeOf(r, m, rcpt.code >= 300 || !result.data ? rcpt : result.data, at);
+    });
+  }
+
+  /** Retry times, expiry, DSNs, then one transaction for the queue and the delivery log. */
+  async #settle(outcomes: Outcome[]): Promise<void> {
+    const now = Date.now();
+    const settled: AttemptResult[] = [];
+    const notices: { kind: "failed" | "delayed"; m: OutMessage; list: Outcome[] }[] = [];
+    const noticeFor = (kind: "failed" | "delayed", o: Outcome) => {
+      let n = notices.find((x) => x.kind === kind && x.m === o.m);
+      if (!n) notices.push(n = { kind, m: o.m, list: [] });
+      n.list.push(o);
+    };
+    for (const o of outcomes) {
+      const age = now - o.r.createdAt.getTime();
+      if (o.kind === "deferred" && age >= this.#o.maxAgeMs) {
+        o.kind = "expired";
+        o.reason = `It could not be delivered for ${Math.round(age / 3_600_000)} hours. Last error: ${o.reason}`;
+        o.status = o.status.replace(/^4/, "5");
+      }
+      const wantsFailure = !o.r.dsn.notify || o.r.dsn.notify.includes("FAILURE");
+      const wantsDelay = !o.r.dsn.notify || o.r.dsn.notify.includes("DELAY");
+      let delayNotified = false;
+      if (o.r.mailFrom !== "") {
+        if ((o.kind === "bounced" || o.kind === "expired") && wantsFailure) noticeFor("failed", o);
+        if (o.kind === "deferred" && !o.r.delayNotified && age >= this.#o.delayWarningMs && wantsDelay) {
+          noticeFor("delayed", o);
+          delayNotified = true;
+        }
+      }
+      const backoff = Math.min(this.#o.retryMaxMs, this.#o.retryMinMs * 2 ** Math.min(30, o.r.attempts - 1));
+      settled.push({
+        id: o.r.id,
+        outcome: o.kind,
+        ...(o.kind === "deferred"
+          ? { nextAttemptAt: new Date(now + backoff * (0.9 + Math.random() * 0.2)), delayNotified }
+          : {}),
+        log: {
+          submissionId: o.r.submissionId,
+          mailFrom: o.r.mailFrom,
+          recipient: o.r.recipient,
+          mxHost: o.host ?? null,
+          mxIp: o.ip ?? null,
+          tls: o.tls ? { version: o.tls.version, cipher: o.tls.cipher } : null,
+          reply: o.reply,
+          attempt: o.r.attempts,
+        },
+      });
+      log.info("delivery", {
+        id: o.r.submissionId,
+        rcpt: o.r.recipient,
+        result: o.kind,
+        mx: o.host,
+        tls: o.tls?.version,
+        reply: o.reply.slice(0, 200),
+      });
+    }
+    for (const n of notices) {
+      try {
+        await this.#notify(n.kind, n.m, n.list);
+      } catch (e) {
+        // The recipients stay queued (as deferred) so the notice is tried again with them.
+        log.error("cannot send delivery notice", { error: e as Error, to: n.m.recipients[0]!.mailFrom });
+        for (const o of n.list) {
+          const s = settled.find((x) => x.id === o.r.id)!;
+          s.outcome = "deferred";
+          s.nextAttemptAt = new Date(now + this.#o.retryMinMs);
+          s.delayNotified = false;
+        }
+      }
+    }
+    await this.#o.store.queue.settle(settled);
+  }
+
+  /** Builds a DSN and delivers it: into the sender's INBOX when local, else queued with the null sender. */
+  async #notify(kind: "failed" | "delayed", m: OutMessage, list: Outcome[]): Promise<void> {
+    const first = m.recipients[0]!;
+    const sender = first.mailFrom;
+    const recipients: DsnRecipient[] = list.map((o) => ({
+      recipient: o.r.recipient,
+      ...(o.r.dsn.orcpt ? { orcpt: o.r.dsn.orcpt } : {}),
+      action: kind,
+      status: o.status,
+      ...(o.host ? { remoteMta: o.host } : {}),
+      ...(o.remoteReply ? { diagnostic: o.remoteReply } : {}),
+      reason: o.reason,
+      lastAttempt: new Date(),
+      ...(kind === "delayed" ? { willRetryUntil: new Date(o.r.createdAt.getTime() + this.#o.maxAgeMs) } : {}),
+    }));
+    const raw = buildDsn({
+      reportingMta: this.#o.hostname,
+      postmaster: `MAILER-DAEMON@${this.#o.hostname}`,
+      to: sender,
+      arrivalDate: first.createdAt,
+      ...(first.dsn.envid ? { envid: first.dsn.envid } : {}),
+      recipients,
+      original: m.content,
+      ret: first.dsn.ret ?? "FULL",
+      messageIdDomain: this.#o.hostname,
+    });
+    const store = this.#o.store;
+    const local = await store.aliases.resolve(sender, { catchAll: false });
+    const delivery: Delivery = local?.inboxIds.length
+      ? { raw, parsed: await parseMessage(raw), targets: local.inboxIds.map((mailboxId) => ({ mailboxId })) }
+      : {
+        raw,
+        parsed: await parseMessage(raw),
+        targets: [],
+        queue: [{ submissionId: `dsn.${first.submissionId}`, mailFrom: "", recipient: sender }],
+      };
+    await store.messages.deliverAll([delivery]);
+    log.info("delivery notice sent", { kind, to: sender, local: !!local?.inboxIds.length, rcpts: list.length });
+  }
+}
+
+/** What happened to one recipient in one attempt. */
+interface Outcome {
+  r: ClaimedRecipient;
+  m: OutMessage;
+  kind: "delivered" | "bounced" | "deferred" | "expired";
+  status: string;
+  /** For the delivery log: the remote reply, or our reason. */
+  reply: string;
+  /** For the DSN's human part. */
+  reason: string;
+  /** The remote server's reply verbatim, when there was one (DSN Diagnostic-Code). */
+  remoteReply?: string;
+  host?: string;
+  ip?: string;
+  tls?: SmtpClient["tls"];
+}
+
+function replyText(reply: Reply): string {
+  return `${reply.code} ${reply.enhanced ? reply.enhanced + " " : ""}${reply.text}`;
+}
+
+function outcomeOf(
+  r: ClaimedRecipient,
+  m: OutMessage,
+  reply: Reply,
+  at: { host: string; ip: string; tls: SmtpClient["tls"] },
+): Outcome {
+  const text = replyText(reply);
+  const kind = reply.code < 300 ? "delivered" : reply.code >= 500 ? "bounced" : "deferred";
+  return {
+    r,
+    m,
+    kind,
+    status: statusFromReply(reply.code, reply.enhanced),
+    reply: text,
+    reason: kind === "bounced"
+      ? `The mail server ${at.host} refused it permanently.`
+      : `The mail server ${at.host} asked to try again later.`,
+    remoteReply: text,
+    host: at.host,
+    ip: at.ip,
+    tls: at.tls,
+  };
+}

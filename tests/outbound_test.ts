@@ -1,0 +1,284 @@
+/**
+ * Two Silvermail instances for two domains, on their own loopback addresses, delivering to each other through a
+ * real DNS server (dnsmasq) serving their MX, SPF, DKIM and DMARC records — the mail path of the internet on one
+ * machine. Mail is submitted with nodemailer and read back with imapflow; odd senders speak through swaks.
+ *
+ * - alice@a.test → bob@b.test and back: Authentication-Results says spf=pass dkim=pass dmarc=pass; the delivery
+ *   log says TLS was used.
+ * - A forged From of a p=reject domain is refused at DATA; of a p=quarantine domain lands in Junk; a modified body
+ *   fails DKIM.
+ * - A remote that is down: retried, delivered when it comes back. A remote 550: one DSN in the sender's INBOX.
+ *   A remote 4xx for good: a delay notice, then an expiry DSN (shortened schedule). A null-sender message that
+ *   bounces is dropped.
+ * - Instance a.test runs as two processes on one Postgres: every message leaves once.
+ */
+import assert from "node:assert/strict";
+import { createTestDatabase, postgresUnavailableReason } from "./harness.ts";
+import { type DnsZone, startDns } from "./dns_server.ts";
+import {
+  cli,
+  commonFreePort,
+  deferringServer,
+  dkimRecords,
+  header,
+  IP,
+  PASSWORD,
+  send,
+  startInstance,
+  swaks,
+  waitForMail,
+} from "./mail_world.ts";
+import { startServerProcess } from "./server_process.ts";
+
+const pgReason = postgresUnavailableReason();
+
+Deno.test({
+  name: "outbound: two instances, real DNS, delivery, authentication, retries and DSNs",
+  ignore: !!pgReason && Deno.env.get("CI") !== "true",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    if (pgReason) throw new Error(`CI=true but Postgres is unavailable: ${pgReason}`);
+    const port = commonFreePort();
+    const base: DnsZone = {
+      a: [["mx.a.test", IP.a], ["mx.b.test", IP.b], ["mx.c.test", IP.c], ["mx.d.test", IP.d]],
+      mx: [["a.test", "mx.a.test", 10], ["b.test", "mx.b.test", 10], ["c.test", "mx.c.test", 10], [
+        "d.test",
+        "mx.d.test",
+        10,
+      ], ["nomail.test", ".", 0]],
+      txt: [
+        ["a.test", `v=spf1 ip4:${IP.a} -all`],
+        ["b.test", `v=spf1 ip4:${IP.b} -all`],
+        ["_dmarc.a.test", "v=DMARC1; p=reject"],
+        ["_dmarc.b.test", "v=DMARC1; p=quarantine"],
+      ],
+    };
+    const dns = await startDns(base);
+    const db = await createTestDatabase();
+    const a = await startInstance("a.test", IP.a, port, dns, {
+      SILVERMAIL_DATABASE_URL: db.url,
+      SILVERMAIL_OUTBOUND_MAX_AGE: "5s",
+      SILVERMAIL_OUTBOUND_DELAY_WARNING: "1500ms",
+    });
+    const b = await startInstance("b.test", IP.b, port, dns);
+    const deferring = deferringServer(IP.d, port);
+    try {
+      for (const [inst, users] of [[a, ["alice", "carol", "dave", "erin", "frank"]], [b, ["bob"]]] as const) {
+        await cli(inst, ["domain", "add", inst.name]);
+        for (const u of users) await cli(inst, ["user", "add", `${u}@${inst.name}`, "--password-stdin"], PASSWORD);
+      }
+      await cli(a, ["alias", "add", "fwd@a.test", "ghost@b.test"]);
+      const zone: DnsZone = {
+        ...base,
+        txt: [
+          ...base.txt!,
+          ...dkimRecords(await cli(a, ["dns", "a.test"])),
+          ...dkimRecords(await cli(b, ["dns", "b.test"])),
+        ],
+      };
+      assert.equal(zone.txt!.length, base.txt!.length + 4, "an RSA and an Ed25519 key per domain");
+      await dns.reload(zone);
+
+      await t.step("alice@a.test → bob@b.test: signed, over TLS, spf/dkim/dmarc pass", async () => {
+        await send(a, "alice@a.test", { to: "bob@b.test", subject: "hello bob" });
+        const [source] = await waitForMail(b, "bob@b.test", /Subject: hello bob/);
+        const ar = header(source!, "Authentication-Results");
+        assert.match(ar, /^Authentication-Results: mx\.b\.test;/m);
+        assert.match(ar, /spf=pass/);
+        assert.match(ar, /dkim=pass header\.i=@a\.test header\.s=s\d{4}a header\.a=rsa-sha256/);
+        assert.match(ar, /dkim=pass header\.i=@a\.test header\.s=e\d{4}a header\.a=ed25519-sha256/);
+        assert.match(ar, /dmarc=pass/);
+        assert.equal(header(source!, "DKIM-Signature").split("\n").length, 2);
+        const log = await cli(a, ["queue", "log", "bob@b.test"]);
+        assert.match(log, /delivered\s+bob@b\.test\s+mx\.b\.test \[127\.0\.0\.3\]\s+TLSv1\.[23]/, log);
+      });
+
+      await t.step("bob@b.test → alice@a.test: and back", async () => {
+        await send(b, "bob@b.test", { to: "alice@a.test", subject: "hello alice" });
+        const [source] = await waitForMail(a, "alice@a.test", /Subject: hello alice/);
+        const ar = header(source!, "Authentication-Results");
+        assert.match(ar, /^Authentication-Results: mx\.a\.test;/m);
+        assert.match(ar, /spf=pass/);
+        assert.match(ar, /dkim=pass/);
+        assert.match(ar, /dmarc=pass/);
+      });
+
+      await t.step("forged From of a p=reject domain is refused at DATA; a forged AR is removed", async () => {
+        const r = await swaks([
+          "--server",
+          `${IP.b}:${port}`,
+          "--from",
+          "someone@c.test",
+          "--to",
+          "bob@b.test",
+          "--h-From",
+          "alice@a.test",
+          "--header",
+          "Subject: forged",
+        ]);
+        assert.match(r.out, /<\*\* 550 5\.7\.1 .*DMARC/, r.out);
+      });
+
+      await t.step("forged From of a p=quarantine domain goes to Junk; our AR header cannot be faked", async () => {
+        const r = await swaks([
+          "--server",
+          `${IP.a}:${port}`,
+          "--from",
+          "someone@c.test",
+          "--to",
+          "alice@a.test",
+          "--h-From",
+          "bob@b.test",
+          "--header",
+          "Subject: forged quarantine",
+          "--add-header",
+          "Authentication-Results: mx.a.test; spf=pass; dkim=pass; dmarc=pass",
+        ]);
+        assert.match(r.out, /<- {2}250 /, r.out);
+        const [source] = await waitForMail(a, "alice@a.test", /Subject: forged quarantine/, { mailbox: "Junk" });
+        const ar = header(source!, "Authentication-Results");
+        assert.equal(ar.split("\n").length, 1, ar);
+        assert.match(ar, /dmarc=fail/);
+      });
+
+      await t.step("a modified body fails DKIM", async () => {
+        const [signed] = await waitForMail(b, "bob@b.test", /Subject: hello bob/);
+        // What a.test sent, as it left (without b.test's trace and results), with one word changed.
+        const sent = signed!.replace(
+          /^(Return-Path|Authentication-Results|Received-SPF|Received):.*\r\n([ \t].*\r\n)*/gm,
+          "",
+        )
+          .replace(/\r\n\r\nHi/, "\r\n\r\nHi there");
+        const file = await Deno.makeTempFile();
+        await Deno.writeTextFile(file, sent);
+        const r = await swaks([
+          "--server",
+          `${IP.b}:${port}`,
+          "--local-interface",
+          IP.a,
+          "--from",
+          "alice@a.test",
+          "--to",
+          "bob@b.test",
+          "--data",
+          `@${file}`,
+        ]);
+        assert.match(r.out, /<- {2}250 /, r.out);
+        const found = await waitForMail(b, "bob@b.test", /Hi there/);
+        const ar = header(found[0]!, "Authentication-Results");
+        // RFC 6376 §6.1.3: the body hash does not verify (mailauth's lax mode words it "neutral", strict "fail").
+        assert.match(ar, /dkim=(fail|neutral) \(body hash did not verify\)/);
+        assert.doesNotMatch(ar, /dkim=pass/);
+        assert.match(ar, /spf=pass/, "SPF still passes: it came from a.test's address");
+      });
+
+      await t.step("remote down: retried, delivered when it comes back", async () => {
+        await send(a, "carol@a.test", { to: "someone@c.test", subject: "retry me" });
+        // Nothing listens on mx.c.test yet: wait for a failed attempt, then start Postfix's smtp-sink there.
+        for (let i = 0; i < 80 && !/deferred\s+someone@c\.test/.test(await cli(a, ["queue", "log"])); i++) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        const sink = new Deno.Command("smtp-sink", {
+          args: ["-u", "nobody", `${IP.c}:${port}`, "10"],
+          stdout: "null",
+          stderr: "null",
+        }).spawn();
+        try {
+          for (let i = 0; i < 100; i++) {
+            if (/delivered\s+someone@c\.test/.test(await cli(a, ["queue", "log", "someone@c.test"]))) break;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          const log = await cli(a, ["queue", "log", "someone@c.test"]);
+          assert.match(log, /delivered\s+someone@c\.test/, log);
+          assert.match(log, /deferred\s+someone@c\.test/, log);
+        } finally {
+          sink.kill();
+          await sink.status;
+        }
+      });
+
+      await t.step("remote 550: one DSN in the sender's INBOX with the reason", async () => {
+        await send(a, "dave@a.test", { to: "nobody@b.test", subject: "to nobody" });
+        const [dsn] = await waitForMail(a, "dave@a.test", /Undelivered Mail Returned to Sender/);
+        assert.match(dsn!, /multipart\/report; report-type=delivery-status/i);
+        assert.match(dsn!, /Final-Recipient: rfc822; ?nobody@b\.test/);
+        assert.match(dsn!, /Action: failed/);
+        assert.match(dsn!, /Status: 5\.1\.1/);
+        assert.match(dsn!, /Remote-MTA: dns; ?mx\.b\.test/);
+        await new Promise((r) => setTimeout(r, 1500));
+        const all = await waitForMail(a, "dave@a.test", /Undelivered Mail/);
+        assert.equal(all.length, 1, "exactly one DSN");
+      });
+
+      await t.step("remote 4xx for good: a delay notice, then an expiry DSN", async () => {
+        await send(a, "erin@a.test", { to: "someone@d.test", subject: "never arrives" });
+        const [delay] = await waitForMail(a, "erin@a.test", /Delayed Mail/);
+        assert.match(delay!, /Action: delayed/);
+        const [expired] = await waitForMail(a, "erin@a.test", /Undelivered Mail Returned to Sender/, {
+          timeoutMs: 30_000,
+        });
+        assert.match(expired!, /Action: failed/);
+        assert.match(expired!, /451 4\.3\.2 Mailbox temporarily unavailable/);
+        assert.doesNotMatch(await cli(a, ["queue", "list"]), /someone@d\.test/);
+      });
+
+      await t.step("a bounce of a null-sender message is dropped, never bounced", async () => {
+        const r = await swaks([
+          "--server",
+          `${IP.a}:${port}`,
+          "--from",
+          "<>",
+          "--to",
+          "fwd@a.test",
+          "--h-From",
+          "MAILER-DAEMON@c.test",
+          "--header",
+          "Subject: a bounce",
+        ]);
+        assert.match(r.out, /<- {2}250 /, r.out);
+        for (let i = 0; i < 100 && !/bounced\s+ghost@b\.test/.test(await cli(a, ["queue", "log"])); i++) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.match(await cli(a, ["queue", "log", "ghost@b.test"]), /bounced\s+ghost@b\.test/);
+        assert.match(await cli(a, ["queue", "list"]), /The queue is empty/);
+      });
+
+      await t.step("a null MX domain bounces at once", async () => {
+        await send(a, "frank@a.test", { to: "x@nomail.test", subject: "to null mx" });
+        const [dsn] = await waitForMail(a, "frank@a.test", /Undelivered Mail/);
+        assert.match(dsn!, /Status: 5\.1\.10/);
+      });
+
+      await t.step("two instances on one Postgres deliver every message once", async () => {
+        const second = await startServerProcess({
+          ...a.env,
+          SILVERMAIL_SMTP_MX_PORT: "0",
+          SILVERMAIL_DATA_DIR: await Deno.makeTempDir({ prefix: "silvermail-a2-" }),
+        });
+        a.procs.push(second);
+        const n = 30;
+        for (let i = 0; i < n; i += 10) {
+          await Promise.all(
+            Array.from(
+              { length: 10 },
+              (_, k) => send(a, "alice@a.test", { to: "bob@b.test", subject: `once ${i + k}` }),
+            ),
+          );
+        }
+        const got = await waitForMail(b, "bob@b.test", /Subject: once \d+/, { count: n, timeoutMs: 30_000 });
+        await new Promise((r) => setTimeout(r, 1000));
+        const again = await waitForMail(b, "bob@b.test", /Subject: once \d+/, { count: n });
+        assert.equal(got.length, n);
+        assert.equal(again.length, n, "no message arrived twice");
+        const subjects = new Set(again.map((s) => /Subject: (once \d+)/.exec(s)![1]));
+        assert.equal(subjects.size, n);
+      });
+    } finally {
+      deferring.close();
+      for (const inst of [a, b]) for (const p of inst.procs) await p.stop().catch(() => {});
+      await dns.stop();
+      await db.drop();
+    }
+  },
+});

@@ -47,6 +47,8 @@ export interface Transaction {
   id: string;
   ret?: "FULL" | "HDRS";
   envid?: string;
+  /** RFC 8689 REQUIRETLS was given on MAIL. */
+  requireTls?: boolean;
 }
 
 const enc = new TextEncoder();
@@ -211,6 +213,7 @@ export class SmtpDelivery {
       const dsnBase: DsnParams = {};
       if (t.ret) dsnBase.ret = t.ret;
       if (t.envid) dsnBase.envid = t.envid;
+      if (t.requireTls) dsnBase.requiretls = true;
       deliveries.push({
         raw: traced,
         parsed,

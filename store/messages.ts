@@ -37,6 +37,8 @@ export interface DsnParams {
   envid?: string;
   notify?: string[];
   orcpt?: string;
+  /** RFC 8689: the sender asked for TLS with a verified certificate at every hop (kept with the DSN parameters). */
+  requiretls?: boolean;
 }
 
 /** One external recipient of a submitted message, for the outbound queue. */

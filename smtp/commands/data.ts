@@ -117,6 +117,7 @@ async function finish(ctx: SmtpContext, tx: MailTransaction, body: Uint8Array[])
     ...(state.account ? { account: state.account } : {}),
     ...(tx.params.ret ? { ret: tx.params.ret } : {}),
     ...(tx.params.envid ? { envid: tx.params.envid } : {}),
+    ...(tx.params.requireTls ? { requireTls: true } : {}),
   };
   let prepared;
   try {

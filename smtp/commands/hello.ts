@@ -31,6 +31,7 @@ export async function hello(ctx: SmtpContext, cmd: HelloCommand): Promise<void> 
     "DSN", // RFC 3461
   ];
   if (!ctx.conn.tls) lines.push("STARTTLS"); // RFC 3207
+  else lines.push("REQUIRETLS"); // RFC 8689 §4: offered only in a TLS session
   if (authAllowed(ctx) && !ctx.state.account) lines.push(`AUTH ${SASL_MECHANISMS.join(" ")}`); // RFC 4954
   await ctx.send(reply("EHLO", lines));
 }

@@ -168,6 +168,7 @@ export class DeliveryWorker {
       let messages = byRoute.get(route);
       if (!messages) byRoute.set(route, messages = new Map());
       const key = `${r.submissionId}\0${hex(r.blobHash)}\0${r.mailFrom}\0${r.dsn.ret ?? ""}\0${r.dsn.envid ?? ""}` +
+        `\0${!!r.dsn.requiretls}` +
         (this.#o.smarthost ? "" : `\0${r.domain}`);
       const m = messages.get(key);
       if (m) m.recipients.push(r);
@@ -233,6 +234,15 @@ export class DeliveryWorker {
     let lastError = "no mail server could be reached";
     try {
       for (const m of job.messages) {
+        // RFC 8689 §4.2.1: REQUIRETLS also needs the MX hosts themselves verified — by MTA-STS here (DNSSEC is not
+        // validated), or a configured smarthost. Without that the message must not go out: it bounces.
+        if (m.recipients[0]!.dsn.requiretls && route.mtaSts !== "enforce" && !this.#o.smarthost) {
+          const reason = `REQUIRETLS: the mail servers of ${job.domain} cannot be verified (no MTA-STS policy)`;
+          for (const r of m.recipients) {
+            results.push({ r, m, kind: "bounced", status: "5.7.10", reply: reason, reason });
+          }
+          continue;
+        }
         if (!client) {
           const c = await this.#connect(route, (e) => (lastError = e));
           if (!c) {
@@ -337,6 +347,7 @@ export class DeliveryWorker {
         smtputf8,
         ...(first.dsn.ret ? { ret: first.dsn.ret } : {}),
         ...(first.dsn.envid ? { envid: first.dsn.envid } : {}),
+        ...(first.dsn.requiretls ? { requireTls: true } : {}),
       }, m.content);
     } catch (e) {
       // MAIL refused (or the message refused before it: SIZE, SMTPUTF8): the same answer for every recipient.

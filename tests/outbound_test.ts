@@ -21,6 +21,7 @@ import {
   deferringServer,
   dkimRecords,
   header,
+  type Instance,
   IP,
   PASSWORD,
   send,
@@ -29,6 +30,53 @@ import {
   waitForMail,
 } from "./mail_world.ts";
 import { startServerProcess } from "./server_process.ts";
+
+/** A self-signed certificate for `names` (its own trust anchor). */
+async function certificate(names: string[]): Promise<{ cert: string; key: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "silvermail-pki-" });
+  const cert = `${dir}/cert.pem`;
+  const key = `${dir}/key.pem`;
+  const out = await new Deno.Command("openssl", {
+    args: [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${names[0]}`,
+      "-addext",
+      `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}`,
+      "-keyout",
+      key,
+      "-out",
+      cert,
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
+  return { cert, key };
+}
+
+/** Submits with Python's smtplib and the REQUIRETLS MAIL parameter (RFC 8689). */
+async function python(inst: Instance, user: string, to: string, subject: string): Promise<void> {
+  const script = `
+import smtplib, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = smtplib.SMTP(sys.argv[1], int(sys.argv[2])); s.starttls(context=ctx); s.login(sys.argv[3], sys.argv[4])
+msg = "From: %s\\r\\nTo: %s\\r\\nSubject: %s\\r\\n\\r\\nsecret\\r\\n" % (sys.argv[3], sys.argv[5], sys.argv[6])
+s.sendmail(sys.argv[3], [sys.argv[5]], msg, mail_options=["REQUIRETLS"]); s.quit()
+`;
+  const out = await new Deno.Command("python3", {
+    args: ["-c", script, inst.ip, String(inst.submission), user, PASSWORD, to, subject],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+}
 
 const pgReason = postgresUnavailableReason();
 
@@ -56,12 +104,21 @@ Deno.test({
     };
     const dns = await startDns(base);
     const db = await createTestDatabase();
+    // b.test's certificate (for its MX and its MTA-STS policy host), trusted by a.test: the CA a real
+    // certificate would chain to.
+    const pki = await certificate(["mx.b.test", "mta-sts.b.test"]);
     const a = await startInstance("a.test", IP.a, port, dns, {
       SILVERMAIL_DATABASE_URL: db.url,
       SILVERMAIL_OUTBOUND_MAX_AGE: "5s",
       SILVERMAIL_OUTBOUND_DELAY_WARNING: "1500ms",
+      SILVERMAIL_OUTBOUND_CA_FILE: pki.cert,
+      NODE_EXTRA_CA_CERTS: pki.cert, // the MTA-STS policy fetch (node:https inside mailauth)
     });
-    const b = await startInstance("b.test", IP.b, port, dns);
+    const b = await startInstance("b.test", IP.b, port, dns, {
+      SILVERMAIL_TLS_MODE: "files",
+      SILVERMAIL_TLS_CERT_FILE: pki.cert,
+      SILVERMAIL_TLS_KEY_FILE: pki.key,
+    });
     const deferring = deferringServer(IP.d, port);
     try {
       for (const [inst, users] of [[a, ["alice", "carol", "dave", "erin", "frank"]], [b, ["bob"]]] as const) {
@@ -248,6 +305,61 @@ Deno.test({
         await send(a, "frank@a.test", { to: "x@nomail.test", subject: "to null mx" });
         const [dsn] = await waitForMail(a, "frank@a.test", /Undelivered Mail/);
         assert.match(dsn!, /Status: 5\.1\.10/);
+      });
+
+      await t.step({
+        name: "MTA-STS enforce: verified TLS to listed MX only; REQUIRETLS honoured",
+        ignore: Deno.uid() !== 0, // the policy host listens on port 443
+        fn: async () => {
+          let policy = "version: STSv1\r\nmode: enforce\r\nmx: mx.b.test\r\nmax_age: 86400\r\n";
+          const https = Deno.serve(
+            {
+              hostname: IP.b,
+              port: 443,
+              cert: await Deno.readTextFile(pki.cert),
+              key: await Deno.readTextFile(pki.key),
+              onListen: () => {},
+            },
+            (req) =>
+              new URL(req.url).pathname === "/.well-known/mta-sts.txt"
+                ? new Response(policy, { headers: { "content-type": "text/plain" } })
+                : new Response("not found", { status: 404 }),
+          );
+          const withPolicy = (id: string): DnsZone => ({
+            ...zone,
+            a: [...zone.a!, ["mta-sts.b.test", IP.b]],
+            txt: [...zone.txt!, ["_mta-sts.b.test", `v=STSv1; id=${id}`]],
+          });
+          try {
+            await dns.reload(withPolicy("1"));
+            await send(a, "alice@a.test", { to: "bob@b.test", subject: "under mta-sts" });
+            await waitForMail(b, "bob@b.test", /Subject: under mta-sts/);
+            // REQUIRETLS (RFC 8689) with Python's smtplib: delivered, since b.test's MX is verified by MTA-STS …
+            await python(a, "alice@a.test", "bob@b.test", "requiretls to b");
+            await waitForMail(b, "bob@b.test", /Subject: requiretls to b/);
+            // … but bounced to a domain whose MX cannot be verified.
+            await python(a, "carol@a.test", "someone@c.test", "requiretls to c");
+            const [dsn] = await waitForMail(a, "carol@a.test", /Status: 5\.7\.10/);
+            assert.match(dsn!, /someone@c\.test/);
+            // A policy that does not list the MX: the message waits (never goes over unverified paths).
+            policy = policy.replace("mx: mx.b.test", "mx: other.b.test");
+            await dns.reload(withPolicy("2"));
+            await send(a, "alice@a.test", { to: "bob@b.test", subject: "mx not in policy" });
+            let list = "";
+            for (let i = 0; i < 100 && !/bob@b\.test.*MTA-STS/.test(list); i++) {
+              await new Promise((r) => setTimeout(r, 100));
+              list = await cli(a, ["queue", "list"]);
+            }
+            assert.match(list, /bob@b\.test.*matches its MTA-STS policy/, list);
+            // The policy is fixed: the retry goes out.
+            policy = policy.replace("mx: other.b.test", "mx: mx.b.test");
+            await dns.reload(withPolicy("3"));
+            await waitForMail(b, "bob@b.test", /Subject: mx not in policy/);
+          } finally {
+            await dns.reload(zone);
+            await https.shutdown();
+          }
+        },
       });
 
       await t.step("two instances on one Postgres deliver every message once", async () => {

@@ -116,6 +116,7 @@ export async function run(argv: string[]): Promise<void> {
       SILVERMAIL_OUTBOUND_MTA_STS: "false",
     });
     const cpu0 = cpuSeconds(server.pid);
+    const sinkCpu0 = cpuSeconds(sink.pid);
     try {
       for (;;) {
         const [row] = await watch.db.query<{ n: number }>("SELECT count(*)::int AS n FROM outbound_queue");
@@ -124,6 +125,7 @@ export async function run(argv: string[]): Promise<void> {
       }
       const seconds = (performance.now() - t0) / 1000;
       const cpu = cpuSeconds(server.pid) - cpu0;
+      const sinkCpu = cpuSeconds(sink.pid) - sinkCpu0;
       const [log] = await watch.db.query<{ delivered: number; tls: number }>(
         `SELECT count(*) FILTER (WHERE result = 'delivered')::int AS delivered,
                 count(*) FILTER (WHERE tls_version IS NOT NULL)::int AS tls FROM delivery_log`,
@@ -134,14 +136,18 @@ export async function run(argv: string[]): Promise<void> {
             (cpu / (count / 1000)).toFixed(2)
           } s per 1,000 messages`,
       );
+      console.log(
+        `(the sink used ${(100 * sinkCpu / seconds).toFixed(0)}% of a core; near 100% means it set the pace)`,
+      );
     } finally {
       await server.stop();
       await watch.close();
     }
   } finally {
     sink.kill("SIGTERM");
-    const { value } = await sinkOut.read();
-    console.log(`sink counted ${value?.trim()} messages`);
+    let rest = "";
+    for (let r = await sinkOut.read(); !r.done; r = await sinkOut.read()) rest += r.value;
+    console.log(`the sink counted ${rest.trim()} messages`);
     await sink.status;
     await dns.stop();
     await db.drop();

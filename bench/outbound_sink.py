@@ -24,6 +24,8 @@ def main():
     host, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
+    # Block SIGTERM/SIGINT in every thread (the controller's too) so sigwait below receives them.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
     handler = Counter()
     controller = Controller(handler, hostname=host, port=port, tls_context=context, require_starttls=False,
                             data_size_limit=50 * 1024 * 1024, server_hostname="sink.bench.test")

@@ -3,13 +3,16 @@
  * SMTP ingest benchmark: the real server as a subprocess, C concurrent sessions sending messages of a given size
  * to local users over port 25 (MX); prints accepted-and-stored messages/s (a 250 is sent only after the commit),
  * p50/p99 latency of the 250, and the server's CPU seconds per 1,000 messages — on PGlite and on Postgres.
- * Options: `--sessions 1,10,50 --sizes 4096,102400 --count 2000 --driver both|pglite|postgres`.
+ * Options: `--sessions 1,10,50 --sizes 4096,102400 --count 2000 --driver both|pglite|postgres`, and `--mail-auth`
+ * to run the SPF/DKIM/DMARC checks of incoming mail as in production (against a local dnsmasq publishing SPF and
+ * DMARC for the sender's domain); without it they are off, as in the Postfix reference.
  * For the comparison with Postfix→Dovecot, see README ("Benchmarks") and ../shared/bench/smtp-compare.sh.
  */
 import { parseArgs } from "../cli/args.ts";
 import { Store, type StoreOptions } from "../store/mod.ts";
 import { runLoad } from "../tests/clients/smtp_load.ts";
 import { createTestDatabase, postgresUnavailableReason } from "../tests/harness.ts";
+import { startDns, type TestDns } from "../tests/dns_server.ts";
 import { startServerProcess } from "../tests/server_process.ts";
 
 function cpuSeconds(pid: number): number {
@@ -76,6 +79,23 @@ async function runDriver(label: string, env: Record<string, string>, store: Stor
 /** Runs the benchmark. */
 export async function run(argv: string[]): Promise<void> {
   const { options } = parseArgs(argv, new Set(["sessions", "sizes", "count", "driver"]));
+  let dns: TestDns | undefined;
+  const auth: Record<string, string> = {};
+  if (options.has("mail-auth")) {
+    dns = await startDns({
+      txt: [["sender.test", "v=spf1 ip4:127.0.0.1 -all"], ["_dmarc.sender.test", "v=DMARC1; p=reject"]],
+    });
+    Object.assign(auth, { SILVERMAIL_MAIL_AUTH_ENABLED: "true", SILVERMAIL_DNS_NAMESERVER: dns.nameserver });
+    console.log("mail authentication on (SPF, DKIM, DMARC, ARC for every message)");
+  }
+  try {
+    await runDrivers(options, auth);
+  } finally {
+    await dns?.stop();
+  }
+}
+
+async function runDrivers(options: Map<string, string | true>, auth: Record<string, string>): Promise<void> {
   const list = (k: string, d: string) => String(options.get(k) ?? d).split(",").map(Number);
   const o = {
     sessions: list("sessions", "1,10,50"),
@@ -86,7 +106,7 @@ export async function run(argv: string[]): Promise<void> {
   if (driver !== "postgres") {
     const dir = await Deno.makeTempDir({ prefix: "silvermail-bench-" });
     try {
-      await runDriver("pglite", { SILVERMAIL_DATA_DIR: dir }, { location: { dataDir: dir } }, o);
+      await runDriver("pglite", { ...auth, SILVERMAIL_DATA_DIR: dir }, { location: { dataDir: dir } }, o);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -96,7 +116,7 @@ export async function run(argv: string[]): Promise<void> {
     const db = await createTestDatabase();
     const dir = await Deno.makeTempDir({ prefix: "silvermail-bench-" });
     try {
-      await runDriver("postgres", { SILVERMAIL_DATA_DIR: dir, SILVERMAIL_DATABASE_URL: db.url }, {
+      await runDriver("postgres", { ...auth, SILVERMAIL_DATA_DIR: dir, SILVERMAIL_DATABASE_URL: db.url }, {
         location: { url: db.url },
       }, o);
     } finally {

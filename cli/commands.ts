@@ -292,7 +292,7 @@ export const COMMANDS: readonly CommandSpec[] = [
           q.nextAttemptAt.toISOString().slice(0, 19),
           q.mailFrom || "<>",
           q.recipient,
-          (q.lastError ?? "").slice(0, 100),
+          (q.lastError ?? "").slice(0, 200),
         ]);
       }
       table(rows).forEach((l) => io.out(l));

@@ -282,6 +282,12 @@ postlog   unix-dgram n  -       n       -       1       postlogd
   };
 }
 
+/** Stops an instance's processes and removes its data dir. */
+async function stopInstance(inst: Instance): Promise<void> {
+  for (const p of inst.procs) await p.stop().catch(() => {});
+  await Deno.remove(inst.env.SILVERMAIL_DATA_DIR!, { recursive: true }).catch(() => {});
+}
+
 // ---- The tests -----------------------------------------------------------------------------------------------
 
 /** Every DKIM-Signature header field, unfolded. */
@@ -420,7 +426,7 @@ Deno.test({
         },
       );
     } finally {
-      if (startedA.status === "fulfilled") { for (const p of startedA.value.procs) await p.stop().catch(() => {}); }
+      if (startedA.status === "fulfilled") await stopInstance(startedA.value);
       await dns.stop();
       // Last: it throws when a Postfix process outlives the test.
       if (startedPostfix.status === "fulfilled") await startedPostfix.value.stop();
@@ -463,14 +469,24 @@ Deno.test({
         // B's certificate is self-signed for mx.b.test: trusting it is what lets the relay verify B.
         SILVERMAIL_OUTBOUND_CA_FILE: `${b.env.SILVERMAIL_DATA_DIR}/tls/self-signed.crt`,
       };
-      const relay = await startInstance("b.test", RELAY_IP, port, dns, relayEnv);
-      instances.push(relay);
-      const users: [Instance, string][] = [[a, "alice@a.test"], [b, "bob@b.test"], [relay, "bob@b.test"]];
-      for (const [inst, user] of users) {
+      const addUser = async (inst: Instance, user: string) => {
         await cli(inst, ["domain", "add", inst.name]);
         await cli(inst, ["user", "add", user, "--password-stdin"], PASSWORD);
-      }
-      await dns.reload({ ...base, txt: [...base.txt!, ...dkimRecords(await cli(b, ["dns", "b.test"]))] });
+      };
+      // The relay (it needed B's port and certificate) starts while A and B get their users and B's keys go to DNS.
+      const [relayStarted, ...prepared] = await Promise.allSettled([
+        startInstance("b.test", RELAY_IP, port, dns, relayEnv).then(async (r) => {
+          instances.push(r);
+          await addUser(r, "bob@b.test");
+          return r;
+        }),
+        addUser(a, "alice@a.test"),
+        addUser(b, "bob@b.test").then(async () => {
+          await dns.reload({ ...base, txt: [...base.txt!, ...dkimRecords(await cli(b, ["dns", "b.test"]))] });
+        }),
+      ]);
+      for (const s of [relayStarted, ...prepared]) if (s.status === "rejected") throw s.reason;
+      const relay = (relayStarted as PromiseFulfilledResult<Instance>).value;
 
       await t.step("bob on relay → alice@a.test, through B", async () => {
         await send(relay, "bob@b.test", { to: "alice@a.test", subject: "via the smarthost" });
@@ -527,7 +543,7 @@ Deno.test({
         assert.match(await cli(restarted, ["queue", "list"]), /alice@a\.test/, "still queued");
       });
     } finally {
-      for (const inst of instances) for (const p of inst.procs) await p.stop().catch(() => {});
+      for (const inst of instances) await stopInstance(inst);
       await dns.stop();
     }
   },

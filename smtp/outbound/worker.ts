@@ -231,7 +231,7 @@ export class DeliveryWorker {
     }
     let client: SmtpClient | undefined;
     let host: RouteHost | undefined;
-    let lastError = "no mail server could be reached";
+    let failure: ConnectFailure = { text: "no mail server could be reached" };
     try {
       for (const m of job.messages) {
         // RFC 8689 §4.2.1: REQUIRETLS also needs the MX hosts themselves verified — by MTA-STS here (DNSSEC is not
@@ -244,12 +244,12 @@ export class DeliveryWorker {
           continue;
         }
         if (!client) {
-          const c = await this.#connect(route, (e) => (lastError = e));
+          const c = await this.#connect(route, (f) => (failure = f));
           if (!c) {
             // Nobody answered: this message and the rest of the job wait for the next attempt.
             for (const rest of job.messages.slice(job.messages.indexOf(m))) {
               for (const r of rest.recipients) {
-                results.push({ r, m: rest, kind: "deferred", status: "4.4.1", reply: lastError, reason: lastError });
+                results.push(deferredBy(failure, r, rest));
               }
             }
             break;
@@ -278,7 +278,7 @@ export class DeliveryWorker {
   /** Connects to the first host that answers, in route order. */
   async #connect(
     route: Extract<Route, { kind: "deliver" }>,
-    onError: (e: string) => void,
+    onError: (failure: ConnectFailure) => void,
   ): Promise<{ client: SmtpClient; host: RouteHost } | undefined> {
     const s = this.#o.smarthost;
     for (const host of route.hosts) {
@@ -286,10 +286,10 @@ export class DeliveryWorker {
       try {
         addresses = await hostAddresses(host, this.#o.resolver);
       } catch (e) {
-        onError((e as Error).message);
+        onError({ text: (e as Error).message, host: host.name });
         continue;
       }
-      if (!addresses.length) onError(`${host.name} has no address`);
+      if (!addresses.length) onError({ text: `${host.name} has no address`, host: host.name });
       for (const ip of addresses) {
         const base: ClientOptions = {
           host: ip,
@@ -307,15 +307,14 @@ export class DeliveryWorker {
         try {
           return { client: await SmtpClient.connect(base), host };
         } catch (e) {
-          const text = `${host.name}[${ip}]: ${(e as Error).message}`;
-          onError(text);
+          onError(connectFailure(e, host.name, ip));
           // Opportunistic TLS that fails its handshake: like Postfix, try again in plain text (never when TLS
           // is required by MTA-STS or for a smarthost).
           if (e instanceof SmtpClientError && e.stage === "starttls" && !route.requireVerifiedTls && !s) {
             try {
               return { client: await SmtpClient.connect({ ...base, tls: "none" }), host };
             } catch (e2) {
-              onError(`${host.name}[${ip}]: ${(e2 as Error).message}`);
+              onError(connectFailure(e2, host.name, ip));
             }
           }
           log.info("connection failed", { host: host.name, ip, error: (e as Error).message });
@@ -489,6 +488,37 @@ interface Outcome {
   host?: string;
   ip?: string;
   tls?: SmtpClient["tls"];
+}
+
+/** Why no session came about: the last host's error, and its reply when it gave one (a 4xx/5xx greeting, AUTH). */
+interface ConnectFailure {
+  text: string;
+  host?: string;
+  ip?: string;
+  reply?: Reply;
+}
+
+function connectFailure(e: unknown, host: string, ip: string): ConnectFailure {
+  const message = (e as Error).message;
+  // The client names the peer in its messages once a connection exists; a failed connect does not know the name.
+  const text = e instanceof SmtpClientError && e.stage !== "connect" ? message : `${host}: ${message}`;
+  return { text, host, ip, ...(e instanceof SmtpClientError && e.reply ? { reply: e.reply } : {}) };
+}
+
+/** A recipient deferred because no session could be had. */
+function deferredBy(f: ConnectFailure, r: ClaimedRecipient, m: OutMessage): Outcome {
+  return {
+    r,
+    m,
+    kind: "deferred",
+    // 4.4.1: no answer from host (RFC 3463); a reply's own code when there was one (kept temporary).
+    status: f.reply ? statusFromReply(f.reply.code, f.reply.enhanced).replace(/^5/, "4") : "4.4.1",
+    reply: f.text,
+    reason: f.text,
+    ...(f.reply ? { remoteReply: replyText(f.reply) } : {}),
+    ...(f.host ? { host: f.host } : {}),
+    ...(f.ip ? { ip: f.ip } : {}),
+  };
 }
 
 function replyText(reply: Reply): string {

@@ -29,7 +29,7 @@ import {
   swaks,
   waitForMail,
 } from "./mail_world.ts";
-import { startServerProcess } from "./server_process.ts";
+import { runCli, startServerProcess } from "./server_process.ts";
 
 /** A self-signed certificate for `names` (its own trust anchor). */
 async function certificate(names: string[]): Promise<{ cert: string; key: string }> {
@@ -159,6 +159,57 @@ Deno.test({
         assert.match(ar, /spf=pass/);
         assert.match(ar, /dkim=pass/);
         assert.match(ar, /dmarc=pass/);
+      });
+
+      await t.step("DKIM key rotation: every message verifies before, during and after", async () => {
+        const out = await cli(a, ["domain", "dkim", "rotate", "a.test", "--grace", "3s"]);
+        assert.match(out, /New keys s\d{4}b, e\d{4}b/, out);
+        // The operator publishes what `dns` prints now: four keys.
+        const during = dkimRecords(await cli(a, ["dns", "a.test"]));
+        assert.equal(during.length, 4);
+        const others = zone.txt!.filter(([n]) => !n.endsWith("._domainkey.a.test"));
+        await dns.reload({ ...zone, txt: [...others, ...during] });
+        const started = Date.now();
+        await send(a, "alice@a.test", { to: "bob@b.test", subject: "rotation old key" });
+        const [early] = await waitForMail(b, "bob@b.test", /Subject: rotation old key/);
+        assert.match(header(early!, "Authentication-Results"), /dkim=pass header\.i=@a\.test header\.s=s\d{4}a /);
+        await new Promise((r) => setTimeout(r, Math.max(0, started + 3200 - Date.now())));
+        await send(a, "alice@a.test", { to: "bob@b.test", subject: "rotation new key" });
+        const [late] = await waitForMail(b, "bob@b.test", /Subject: rotation new key/);
+        const ar = header(late!, "Authentication-Results");
+        assert.match(ar, /dkim=pass header\.i=@a\.test header\.s=s\d{4}b /);
+        assert.match(ar, /dkim=pass header\.i=@a\.test header\.s=e\d{4}b /);
+        assert.match(ar, /dmarc=pass/);
+        // After the second grace period the old keys are retired: `dns` prints only the new ones.
+        await new Promise((r) => setTimeout(r, Math.max(0, started + 6200 - Date.now())));
+        const after = dkimRecords(await cli(a, ["dns", "a.test"]));
+        assert.deepEqual(after.map(([n]) => n.split(".")[0]!.replace(/\d{4}/, "")).sort(), ["eb", "sb"]);
+        assert.match(await cli(a, ["domain", "dkim", "list", "a.test"]), /s\d{4}a\s+rsa\s+\S+\s+retired/);
+        zone.txt = [...others, ...after];
+        await dns.reload(zone);
+      });
+
+      await t.step("dns check: says what is right and what is wrong", async () => {
+        const r = await runCli(b.env, ["dns", "check", "b.test", "--no-policy-fetch"]);
+        assert.equal(r.code, 1, "records are missing (the test zone has no SRV, TLS-RPT, …)");
+        assert.match(r.stdout, /^OK\s+b\.test\s+MX/m);
+        assert.match(r.stdout, /^OK\s+s\d{4}a\._domainkey\.b\.test\s+TXT/m);
+        assert.match(r.stdout, /^MISSING\s+_smtp\._tls\.b\.test\s+TXT/m);
+      });
+
+      await t.step("queue retry and delete", async () => {
+        // Mail for c.test (down again) waits in the queue; retry makes it due now; delete removes it silently.
+        await send(a, "carol@a.test", { to: "queued@c.test", subject: "to delete" });
+        let list = "";
+        for (let i = 0; i < 100 && !/queued@c\.test/.test(list); i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          list = await cli(a, ["queue", "list"]);
+        }
+        const id = /^(\d+)\s.*queued@c\.test/m.exec(list)?.[1];
+        assert.ok(id, list);
+        assert.match(await cli(a, ["queue", "retry", id]), /1 queue entry will be tried now/);
+        assert.match(await cli(a, ["queue", "delete", id]), /Deleted 1 queue entry/);
+        assert.doesNotMatch(await cli(a, ["queue", "list"]), /queued@c\.test/);
       });
 
       await t.step("forged From of a p=reject domain is refused at DATA; a forged AR is removed", async () => {

@@ -289,7 +289,7 @@ export const COMMANDS: readonly CommandSpec[] = [
           String(q.id),
           q.createdAt.toISOString().slice(0, 19),
           String(q.attempts),
-          q.nextAttemptAt.toISOString().slice(0, 19),
+          q.sending ? "sending now" : q.nextAttemptAt.toISOString().slice(0, 19),
           q.mailFrom || "<>",
           q.recipient,
           (q.lastError ?? "").slice(0, 200),

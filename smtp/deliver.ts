@@ -156,13 +156,12 @@ export class SmtpDelivery {
    */
   async prepare(t: Transaction, chunks: readonly Uint8Array[]): Promise<PreparedMessage> {
     const received = enc.encode(receivedHeader(t, this.#hostname));
-    let body = chunks;
+    // RFC 8601 §5: nobody else may speak for our authserv-id — on any listener, checks on or off.
+    const message = stripOurAuthResults(concat(chunks), this.#hostname);
+    const body = [message];
     let verdict: AuthVerdict | undefined;
     const inbound = this.#options.inbound;
     if (t.kind === "mx" && inbound) {
-      // RFC 8601 §5: nobody else may speak for our authserv-id.
-      const message = stripOurAuthResults(concat(chunks), this.#hostname);
-      body = [message];
       verdict = await checkIncoming(
         message,
         { ip: t.clientIp, helo: t.helo, mailFrom: t.mailFrom, hostname: this.#hostname },

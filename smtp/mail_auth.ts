@@ -128,17 +128,58 @@ const CR = 13;
 const LF = 10;
 
 /**
- * Removes header fields `Authentication-Results: <hostname>; …` (any case, folded or not) from the header
- * section of `message`. Returns the message itself when there is none (the common case: no copy).
+ * The authserv-id of an `Authentication-Results` field (RFC 8601 §2.2: a value — token or quoted-string — after
+ * optional comments and folding whitespace), lower-cased; undefined for any other field.
+ */
+export function authservIdOf(field: string): string | undefined {
+  const unfolded = field.replace(/\r?\n(?=[ \t])/g, "");
+  const name = /^authentication-results[ \t]*:/i.exec(unfolded);
+  if (!name) return undefined;
+  let at = name[0].length;
+  // CFWS: whitespace and (nested, escaped) comments.
+  for (;;) {
+    while (at < unfolded.length && /[ \t\r\n]/.test(unfolded[at]!)) at++;
+    if (unfolded[at] !== "(") break;
+    let depth = 0;
+    for (; at < unfolded.length; at++) {
+      const c = unfolded[at];
+      if (c === "\\") at++;
+      else if (c === "(") depth++;
+      else if (c === ")" && --depth === 0) {
+        at++;
+        break;
+      }
+    }
+  }
+  if (unfolded[at] === '"') {
+    let id = "";
+    for (at++; at < unfolded.length && unfolded[at] !== '"'; at++) {
+      if (unfolded[at] === "\\") at++;
+      id += unfolded[at] ?? "";
+    }
+    return id.toLowerCase();
+  }
+  // RFC 2045 token: up to a space, control character or tspecial.
+  return /^[^\x00-\x20()<>@,;:\\"/[\]?=\x7f]*/.exec(unfolded.slice(at))![0].toLowerCase();
+}
+
+/**
+ * Removes every `Authentication-Results` field whose authserv-id is `hostname` (any case, folded, quoted or after
+ * comments) from the header section of `message`. Returns the message itself when there is none (the common
+ * case: no copy).
  */
 export function stripOurAuthResults(message: Uint8Array, hostname: string): Uint8Array {
-  const pattern = new RegExp(`^authentication-results:\\s*${hostname.replace(/\./g, "\\.")}\\s*(;|$)`, "i");
+  const ours = hostname.toLowerCase();
   const dec = new TextDecoder("latin1");
   const keep: [number, number][] = [];
   let removed = false;
   const close = (start: number, end: number) => {
     if (end <= start) return;
-    if (pattern.test(dec.decode(message.subarray(start, Math.min(end, start + 300))))) removed = true;
+    // Only fields that can be one (the name is checked on the first bytes) are decoded whole.
+    const maybe = (message[start]! | 0x20) === 0x61 && /^authentication-results/i.test(
+      dec.decode(message.subarray(start, Math.min(end, start + 22))),
+    );
+    if (maybe && authservIdOf(dec.decode(message.subarray(start, end))) === ours) removed = true;
     else keep.push([start, end]);
   };
   let fieldStart = 0;

@@ -45,19 +45,36 @@ storeTest("queue: claim leases rows once; settle removes, defers and logs", asyn
   });
   const [d, b, w] = all.sort((p, q) => p.id - q.id);
   await store.queue.settle([
-    { id: d!.id, outcome: "delivered", log: log(d!, "250 ok") },
-    { id: b!.id, outcome: "bounced", log: log(b!, "550 5.1.1 no such user") },
-    { id: w!.id, outcome: "deferred", nextAttemptAt: new Date(Date.now() - 1000), log: log(w!, "451 later") },
+    { id: d!.id, lease: d!.lease, outcome: "delivered", log: log(d!, "250 ok") },
+    { id: b!.id, lease: b!.lease, outcome: "bounced", log: log(b!, "550 5.1.1 no such user") },
+    {
+      id: w!.id,
+      lease: w!.lease,
+      outcome: "deferred",
+      nextAttemptAt: new Date(Date.now() - 1000),
+      log: log(w!, "451 later"),
+    },
   ]);
   const left = await store.queue.list();
   assert.deepEqual(left.map((r) => [r.id, r.lastError]), [[w!.id, "451 later"]]);
   const again = await store.queue.claim(10, 60_000);
   assert.deepEqual(again.map((r) => [r.id, r.attempts, r.lastMx]), [[w!.id, 2, "mx.remote.test"]]);
+  const settledAs = (r: (typeof all)[number]) => ({ id: r.id, lease: r.lease, log: log(r, "250 ok") });
   const entries = await store.queue.log();
   assert.deepEqual(entries.map((e) => e.result).sort(), ["bounced", "deferred", "delivered"]);
   assert.equal(entries.find((e) => e.result === "delivered")!.tlsVersion, "TLSv1.3");
-  // Admin: retry makes it due now; delete removes it (and the blob with the last reference).
+  // A claim whose lease ran out and was claimed again cannot settle the row any more; the new claim can.
+  assert.equal((await store.queue.list())[0]!.sending, true);
+  await store.db.query("UPDATE outbound_queue SET next_attempt_at = now()");
+  const newer = await store.queue.claim(10, 60_000);
+  await store.queue.settle([{ ...settledAs(again[0]!), outcome: "delivered" }]);
+  assert.equal((await store.queue.list()).length, 1, "the stale claim did not remove it");
+  // Admin: retry leaves a row being delivered alone; release gives it back; retry and delete then work.
+  assert.equal(await store.queue.retry(), 0);
+  await store.queue.release(newer);
+  assert.equal((await store.queue.list())[0]!.sending, false);
   assert.equal(await store.queue.retry(), 1);
+  assert.deepEqual((await store.queue.claim(10, 60_000, ["other.test"])).length, 0, "skipped domain");
   assert.equal((await store.queue.claim(10, 60_000)).length, 1);
   assert.equal(await store.queue.delete([w!.id]), 1);
   assert.equal((await store.db.query("SELECT 1 FROM blobs")).length, 0);

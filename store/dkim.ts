@@ -18,6 +18,9 @@ import type { SqlExecutor } from "./sql/executor.ts";
 
 const generate = promisify(generateKeyPair);
 
+/** First key of the advisory lock taken while adding keys to a domain (the domain id is the second). */
+const DKIM_LOCK = 0x646b696d; // "dkim"
+
 /** A DKIM key. */
 export interface DkimKey {
   id: number;
@@ -102,13 +105,19 @@ export class DkimKeys {
 
   /**
    * Adds a new RSA and Ed25519 key for a domain that signs from `signFrom` (default now). Selectors are the
-   * year and the next unused letter. Returns the new keys.
+   * year and the next unused letter. With `onlyIfNone`, adds nothing when the domain already has keys. Instances
+   * sharing a database take turns (an advisory lock per domain), so two never pick the same selector.
    */
-  async add(domain: string, signFrom?: Date): Promise<DkimKey[]> {
+  async add(domain: string, signFrom?: Date, options: { onlyIfNone?: boolean } = {}): Promise<DkimKey[]> {
     const d = await this.#domainId(domain);
     const [rsa, ed] = await Promise.all([newKeyPair("rsa"), newKeyPair("ed25519")]);
     const year = new Date().getUTCFullYear();
     return await this.#db.transaction(async (tx) => {
+      await tx.query("SELECT pg_advisory_xact_lock($1, $2)", [DKIM_LOCK, d.id]);
+      if (options.onlyIfNone) {
+        const any = await tx.query("SELECT 1 FROM dkim_keys WHERE domain_id = $1 LIMIT 1", [d.id]);
+        if (any.length) return [];
+      }
       const used = new Set(
         (await tx.query<{ selector: string }>("SELECT selector FROM dkim_keys WHERE domain_id = $1", [d.id]))
           .map((r) => r.selector),
@@ -141,8 +150,9 @@ export class DkimKeys {
     const rows = await this.#db.query<{ name: string }>(
       "SELECT name FROM domains d WHERE NOT EXISTS (SELECT 1 FROM dkim_keys k WHERE k.domain_id = d.id) ORDER BY name",
     );
-    for (const r of rows) await this.add(r.name);
-    return rows.map((r) => r.name);
+    const added: string[] = [];
+    for (const r of rows) if ((await this.add(r.name, undefined, { onlyIfNone: true })).length) added.push(r.name);
+    return added;
   }
 
   /** Keys to publish in DNS for a domain now: every key not yet retired, oldest first. */

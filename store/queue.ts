@@ -24,6 +24,8 @@ export interface QueuedRecipient {
   lastError: string | null;
   createdAt: Date;
   size: number;
+  /** A worker is delivering it right now. */
+  sending: boolean;
 }
 
 /** Queue operations: administration, and the worker's claim and settle. */
@@ -47,9 +49,10 @@ export class Queue {
       last_error: string | null;
       created_at: Date;
       size: number;
+      sending: boolean;
     }>(
       `SELECT q.id, q.submission_id, q.mail_from, q.recipient, q.dsn, q.attempts, q.next_attempt_at, q.last_error,
-              q.created_at, b.size
+              q.created_at, b.size, (q.lease IS NOT NULL AND q.next_attempt_at > now()) AS sending
          FROM outbound_queue q JOIN blobs b ON b.hash = q.blob_hash ORDER BY q.id`,
     );
     return rows.map((r) => ({
@@ -63,6 +66,7 @@ export class Queue {
       lastError: r.last_error,
       createdAt: r.created_at,
       size: r.size,
+      sending: r.sending,
     }));
   }
 
@@ -75,8 +79,12 @@ export class Queue {
     return rows[0]?.data;
   }
 
-  /** Claims up to `limit` due rows for `leaseMs`, oldest due first, each counted as an attempt. */
-  async claim(limit: number, leaseMs: number): Promise<ClaimedRecipient[]> {
+  /**
+   * Claims up to `limit` due rows for `leaseMs` (oldest due first, none for the `skipDomains`), each counted as an
+   * attempt, under one new lease token.
+   */
+  async claim(limit: number, leaseMs: number, skipDomains: readonly string[] = []): Promise<ClaimedRecipient[]> {
+    const lease = crypto.randomUUID();
     const rows = await this.#db.query<{
       id: number;
       blob_hash: Uint8Array;
@@ -93,15 +101,15 @@ export class Queue {
       last_error: string | null;
     }>(
       `WITH due AS (
-         SELECT id FROM outbound_queue WHERE next_attempt_at <= now()
+         SELECT id FROM outbound_queue WHERE next_attempt_at <= now() AND domain <> ALL($3::text[])
           ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
        UPDATE outbound_queue q
           SET next_attempt_at = now() + make_interval(secs => $2), attempts = q.attempts + 1,
-              last_attempt_at = now()
+              last_attempt_at = now(), lease = $4
          FROM due WHERE q.id = due.id
        RETURNING q.id, q.blob_hash, q.submission_id, q.account_id, q.mail_from, q.recipient, q.domain, q.dsn,
                  q.attempts, q.created_at, q.delay_notified, q.last_mx, q.last_error`,
-      [limit, leaseMs / 1000],
+      [limit, leaseMs / 1000, skipDomains, lease],
     );
     return rows.map((r) => ({
       id: r.id,
@@ -117,6 +125,7 @@ export class Queue {
       delayNotified: r.delay_notified,
       lastMx: r.last_mx,
       lastError: r.last_error,
+      lease,
     }));
   }
 
@@ -129,27 +138,37 @@ export class Queue {
     return new Map(rows.map((r) => [hex(r.hash), r.data]));
   }
 
-  /** Settles attempts in one transaction: finished rows go, deferred rows wait, every attempt is logged. */
+  /**
+   * Settles attempts in one transaction: finished rows go, deferred rows wait (and are no longer leased), every
+   * attempt is logged. A row whose lease has passed to another claim is left to that claim.
+   */
   async settle(results: readonly AttemptResult[]): Promise<void> {
     if (!results.length) return;
     await this.#db.transaction(async (tx) => {
-      const done = results.filter((r) => r.outcome !== "deferred").map((r) => r.id);
-      if (done.length) await tx.query("DELETE FROM outbound_queue WHERE id = ANY($1::bigint[])", [done]);
+      const done = results.filter((r) => r.outcome !== "deferred");
+      if (done.length) {
+        await tx.query(
+          `DELETE FROM outbound_queue q USING unnest($1::bigint[], $2::text[]) AS t(id, lease)
+            WHERE q.id = t.id AND q.lease = t.lease`,
+          [done.map((r) => r.id), done.map((r) => r.lease)],
+        );
+      }
       const deferred = results.filter((r) => r.outcome === "deferred");
       if (deferred.length) {
         await tx.query(
           `UPDATE outbound_queue q SET next_attempt_at = u.next, last_error = u.error, last_mx = u.mx,
-                  delay_notified = q.delay_notified OR u.notified
-             FROM (SELECT id, next::timestamptz, error, mx, notified::boolean
-                     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])
-                       AS t(id, next, error, mx, notified)) u
-            WHERE q.id = u.id`,
+                  delay_notified = q.delay_notified OR u.notified, lease = NULL
+             FROM (SELECT id, next::timestamptz, error, mx, notified::boolean, lease
+                     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+                       AS t(id, next, error, mx, notified, lease)) u
+            WHERE q.id = u.id AND q.lease = u.lease`,
           [
             deferred.map((r) => r.id),
             deferred.map((r) => (r.nextAttemptAt ?? new Date()).toISOString()),
             deferred.map((r) => r.log.reply),
             deferred.map((r) => r.log.mxHost),
             deferred.map((r) => String(!!r.delayNotified)),
+            deferred.map((r) => r.lease),
           ],
         );
       }
@@ -157,15 +176,28 @@ export class Queue {
     });
   }
 
-  /** Makes rows due now: the given ids, or every row. Returns how many. */
+  /**
+   * Makes waiting rows due now: the given ids, or every row. Rows being delivered right now (leased) are left
+   * alone — retrying them would send them twice. Returns how many.
+   */
   async retry(ids?: readonly number[]): Promise<number> {
-    const rows = ids
-      ? await this.#db.query<{ id: number }>(
-        "UPDATE outbound_queue SET next_attempt_at = now() WHERE id = ANY($1::bigint[]) RETURNING id",
-        [ids],
-      )
-      : await this.#db.query<{ id: number }>("UPDATE outbound_queue SET next_attempt_at = now() RETURNING id");
+    const rows = await this.#db.query<{ id: number }>(
+      `UPDATE outbound_queue SET next_attempt_at = now(), lease = NULL
+        WHERE ($1::bigint[] IS NULL OR id = ANY($1::bigint[])) AND (lease IS NULL OR next_attempt_at <= now())
+        RETURNING id`,
+      [ids ?? null],
+    );
     return rows.length;
+  }
+
+  /** Gives claimed rows back, due now (a worker stopping, or not getting to them within its lease). */
+  async release(rows: readonly { id: number; lease: string }[]): Promise<void> {
+    if (!rows.length) return;
+    await this.#db.query(
+      `UPDATE outbound_queue q SET next_attempt_at = now(), lease = NULL
+         FROM unnest($1::bigint[], $2::text[]) AS t(id, lease) WHERE q.id = t.id AND q.lease = t.lease`,
+      [rows.map((r) => r.id), rows.map((r) => r.lease)],
+    );
   }
 
   /** Removes rows without delivering or bouncing them. Returns how many. */
@@ -229,11 +261,15 @@ export interface ClaimedRecipient {
   delayNotified: boolean;
   lastMx: string | null;
   lastError: string | null;
+  /** The claim's token: settling and releasing the row require it. */
+  lease: string;
 }
 
 /** What one attempt did for one recipient. */
 export interface AttemptResult {
   id: number;
+  /** The token of the claim the attempt ran under. */
+  lease: string;
   /** delivered / bounced / expired remove the row; deferred keeps it for `nextAttemptAt`. */
   outcome: "delivered" | "bounced" | "expired" | "deferred";
   nextAttemptAt?: Date;

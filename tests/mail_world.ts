@@ -12,7 +12,7 @@ import type { TestDns } from "./dns_server.ts";
 import { runCli, type ServerProcess, startServerProcess } from "./server_process.ts";
 
 export const PASSWORD = "outbound test passphrase";
-export const IP = { a: "127.0.0.2", b: "127.0.0.3", c: "127.0.0.4", d: "127.0.0.5" };
+export const IP = { a: "127.0.0.2", b: "127.0.0.3", c: "127.0.0.4", d: "127.0.0.5", e: "127.0.0.8" };
 
 /** A port free on every address we use (the MX port is the same everywhere, like 25 on the internet). */
 export function commonFreePort(): number {

@@ -61,7 +61,7 @@ export async function resolveRoute(domain: string, resolver: Resolver, mtaSts?: 
       hosts = shuffleEqual(mx).map((r) => ({ name: r.exchange.toLowerCase() }));
     } else {
       // RFC 5321 §5.1: no MX — the domain's own address is the implicit MX.
-      const [a, aaaa] = await Promise.all([resolver.lookup(domain, "A"), resolver.lookup(domain, "AAAA")]);
+      const [a, aaaa] = await bothFamilies(domain, resolver);
       if (!a?.length && !aaaa?.length) {
         return { kind: "permanent", status: "5.1.2", reason: `${domain} has no mail server (no MX, A or AAAA record)` };
       }
@@ -91,6 +91,19 @@ export async function resolveRoute(domain: string, resolver: Resolver, mtaSts?: 
 export async function hostAddresses(host: RouteHost, resolver: Resolver): Promise<string[]> {
   if (host.addresses) return host.addresses;
   if (/^[0-9.]+$/.test(host.name) || host.name.includes(":")) return [host.name];
-  const [a, aaaa] = await Promise.all([resolver.lookup(host.name, "A"), resolver.lookup(host.name, "AAAA")]);
+  const [a, aaaa] = await bothFamilies(host.name, resolver);
   return [...a ?? [], ...aaaa ?? []];
+}
+
+/**
+ * A and AAAA of a name. One family failing (a timeout on AAAA is common) does not lose the other's answer; only
+ * when both fail is it a temporary error.
+ */
+async function bothFamilies(name: string, resolver: Resolver): Promise<[string[] | null, string[] | null]> {
+  const [a, aaaa] = await Promise.allSettled([resolver.lookup(name, "A"), resolver.lookup(name, "AAAA")]);
+  if (a.status === "rejected" && aaaa.status === "rejected") throw a.reason;
+  const value = (r: PromiseSettledResult<string[] | null>) => (r.status === "fulfilled" ? r.value : null);
+  if (a.status === "rejected" && !value(aaaa)?.length) throw a.reason;
+  if (aaaa.status === "rejected" && !value(a)?.length) throw aaaa.reason;
+  return [value(a), value(aaaa)];
 }

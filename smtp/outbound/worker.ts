@@ -57,7 +57,9 @@ export interface WorkerOptions {
 
 /** One message to one domain: a content, its envelope and the recipients there. */
 interface OutMessage {
-  content: Uint8Array;
+  hash: Uint8Array;
+  /** Loaded just before it is sent (or reported) and dropped after: memory holds only messages in flight. */
+  content?: Uint8Array;
   recipients: ClaimedRecipient[];
 }
 
@@ -67,10 +69,14 @@ interface Job {
   route: string;
   domain: string;
   messages: OutMessage[];
+  /** When its rows were claimed: past half the lease, the job gives the rest back instead of starting them. */
+  claimedAt: number;
 }
 
 /** Messages claimed per connection slot in one claim. */
 const MESSAGES_PER_SLOT = 20;
+/** How long stop() waits for deliveries under way; their rows come back after the lease if cut off. */
+const STOP_GRACE_MS = 10_000;
 
 /** The delivery worker of one instance. */
 export class DeliveryWorker {
@@ -84,9 +90,12 @@ export class DeliveryWorker {
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   #woken = false;
+  readonly #leaseMs: number;
 
   constructor(options: WorkerOptions) {
     this.#o = options;
+    // Longer than any one job should take (a job stops starting messages at half of it).
+    this.#leaseMs = Math.max(30 * 60_000, 4 * options.timeoutMs);
     this.#mtaSts = options.mtaSts && !options.smarthost ? new MtaStsCache(options.resolver) : undefined;
   }
 
@@ -103,37 +112,60 @@ export class DeliveryWorker {
     this.#wake?.();
   }
 
-  /** Stops claiming and waits for the connections under way (their rows are settled; unstarted ones wait). */
+  /**
+   * Stops claiming, gives back what was claimed but not started, and waits (up to 10 s) for the connections under
+   * way; rows of deliveries cut off by the exit come back when their lease runs out.
+   */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
     this.wake();
     await this.#loop;
-    // Claimed but not started: make them due again at once for whichever instance runs next.
-    const left = this.#pending.splice(0).flatMap((j) => j.messages.flatMap((m) => m.recipients.map((r) => r.id)));
-    if (left.length) await this.#o.store.queue.retry(left).catch(() => {});
-    await Promise.all(this.#running);
+    const left = this.#pending.splice(0).flatMap((j) => j.messages.flatMap((m) => m.recipients));
+    await this.#o.store.queue.release(left).catch((e) => log.error("cannot release claims", { error: e as Error }));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<"timeout">((resolve) => timer = setTimeout(() => resolve("timeout"), STOP_GRACE_MS));
+    if (await Promise.race([Promise.all(this.#running), grace]) === "timeout") {
+      log.warn("stopping with deliveries under way; they are retried after their lease", {
+        connections: this.#running.size,
+      });
+    }
+    clearTimeout(timer);
   }
 
   async #run(): Promise<void> {
-    const leaseMs = Math.max(30 * 60_000, 4 * this.#o.timeoutMs);
     while (!this.#stopped) {
-      let claimed: ClaimedRecipient[] = [];
+      this.#pump();
+      let claimed = 0;
       const free = this.#o.concurrency - this.#active;
-      if (!this.#pending.length && free > 0) {
+      // Claim while there are free connections that no pending job can use (a slow domain at its own limit must not
+      // hold up the others: its domain is skipped), up to a bounded backlog.
+      const backlog = this.#pending.reduce((n, j) => n + j.messages.length, 0);
+      const saturated = [...this.#perRoute].filter(([, n]) => n >= this.#o.connectionsPerDomain).map(([r]) => r);
+      const blocked = this.#o.smarthost && saturated.length > 0;
+      if (free > 0 && !this.#startable() && backlog < this.#o.concurrency * MESSAGES_PER_SLOT && !blocked) {
+        let rows: ClaimedRecipient[] = [];
         try {
-          claimed = await this.#o.store.queue.claim(free * MESSAGES_PER_SLOT, leaseMs);
-          if (claimed.length) await this.#plan(claimed);
+          rows = await this.#o.store.queue.claim(free * MESSAGES_PER_SLOT, this.#leaseMs, saturated);
+          claimed = rows.length;
+          this.#plan(rows);
         } catch (e) {
           log.error("cannot claim from the queue", { error: e as Error });
+          await this.#o.store.queue.release(rows).catch(() => {});
         }
       }
-      this.#pump();
       if (this.#stopped) break;
-      // Sleep until woken (new mail, a connection finished) or the next poll; a full claim loops at once.
-      if (claimed.length && this.#active < this.#o.concurrency && !this.#pending.length) continue;
+      this.#pump();
+      // Sleep until woken (new mail, a connection finished) or the next poll; a full claim looks again at once.
+      if (claimed && this.#active < this.#o.concurrency) continue;
       await this.#sleep(this.#o.pollMs);
     }
+  }
+
+  /** True when a pending job could start now. */
+  #startable(): boolean {
+    return this.#active < this.#o.concurrency &&
+      this.#pending.some((j) => (this.#perRoute.get(j.route) ?? 0) < this.#o.connectionsPerDomain);
   }
 
   #sleep(ms: number): Promise<void> {
@@ -142,29 +174,23 @@ export class DeliveryWorker {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
+      const done = () => {
         clearTimeout(timer);
-        resolve();
-      }
-      this.#wake = () => {
         this.#wake = undefined;
         this.#woken = false;
-        done();
+        resolve();
       };
+      const timer = setTimeout(done, ms);
+      this.#wake = done;
     });
   }
 
   /** Groups claimed rows into jobs: per destination, per message, split over up to N connections. */
-  async #plan(rows: ClaimedRecipient[]): Promise<void> {
-    const contents = await this.#o.store.queue.contents([
-      ...new Map(rows.map((r) => [hex(r.blobHash), r.blobHash])).values(),
-    ]);
+  #plan(rows: ClaimedRecipient[]): void {
+    const claimedAt = Date.now();
     const byRoute = new Map<string, Map<string, OutMessage>>();
     for (const r of rows) {
       const route = this.#o.smarthost ? "smarthost" : r.domain;
-      const content = contents.get(hex(r.blobHash));
-      if (!content) continue; // cannot happen: the row holds a reference
       let messages = byRoute.get(route);
       if (!messages) byRoute.set(route, messages = new Map());
       const key = `${r.submissionId}\0${hex(r.blobHash)}\0${r.mailFrom}\0${r.dsn.ret ?? ""}\0${r.dsn.envid ?? ""}` +
@@ -172,20 +198,21 @@ export class DeliveryWorker {
         (this.#o.smarthost ? "" : `\0${r.domain}`);
       const m = messages.get(key);
       if (m) m.recipients.push(r);
-      else messages.set(key, { content, recipients: [r] });
+      else messages.set(key, { hash: r.blobHash, recipients: [r] });
     }
     for (const [route, messages] of byRoute) {
       const list = [...messages.values()];
       const connections = Math.min(this.#o.connectionsPerDomain, Math.ceil(list.length / 5), list.length);
       for (let i = 0; i < connections; i++) {
         const part = list.filter((_, k) => k % connections === i);
-        this.#pending.push({ route, domain: part[0]!.recipients[0]!.domain, messages: part });
+        this.#pending.push({ route, domain: part[0]!.recipients[0]!.domain, messages: part, claimedAt });
       }
     }
   }
 
   /** Starts pending jobs while there are free connection slots. */
   #pump(): void {
+    if (this.#stopped) return;
     for (let i = 0; i < this.#pending.length && this.#active < this.#o.concurrency;) {
       const job = this.#pending[i]!;
       if ((this.#perRoute.get(job.route) ?? 0) >= this.#o.connectionsPerDomain) {
@@ -213,66 +240,93 @@ export class DeliveryWorker {
     return await resolveRoute(domain, this.#o.resolver, this.#mtaSts);
   }
 
-  /** Delivers one job: one connection (reopened if it breaks), then settles every recipient. */
+  /**
+   * Delivers one job over one connection (reopened if it breaks), settling each message as soon as it is done —
+   * so a crash repeats at most the message in flight.
+   */
   async #deliverJob(job: Job): Promise<void> {
-    const results: Outcome[] = [];
     const route = await this.#route(job.domain);
     if (route.kind !== "deliver") {
       for (const m of job.messages) {
-        for (const r of m.recipients) {
-          results.push(
+        await this.#settle(
+          m.recipients.map((r): Outcome =>
             route.kind === "permanent"
               ? { r, m, kind: "bounced", status: route.status, reply: route.reason, reason: route.reason }
-              : { r, m, kind: "deferred", status: "4.4.3", reply: route.reason, reason: route.reason },
-          );
-        }
+              : { r, m, kind: "deferred", status: "4.4.3", reply: route.reason, reason: route.reason }
+          ),
+        );
       }
-      return await this.#settle(results);
+      return;
     }
     let client: SmtpClient | undefined;
     let host: RouteHost | undefined;
     let failure: ConnectFailure = { text: "no mail server could be reached" };
     try {
-      for (const m of job.messages) {
+      for (const [index, m] of job.messages.entries()) {
+        // Past half the lease (or stopping): give the rest back rather than risk another claim sending them too.
+        if (this.#stopped || Date.now() - job.claimedAt > this.#leaseMs / 2) {
+          await this.#o.store.queue.release(job.messages.slice(index).flatMap((x) => x.recipients));
+          return;
+        }
         // RFC 8689 §4.2.1: REQUIRETLS also needs the MX hosts themselves verified — by MTA-STS here (DNSSEC is not
         // validated), or a configured smarthost. Without that the message must not go out: it bounces.
         if (m.recipients[0]!.dsn.requiretls && route.mtaSts !== "enforce" && !this.#o.smarthost) {
           const reason = `REQUIRETLS: the mail servers of ${job.domain} cannot be verified (no MTA-STS policy)`;
-          for (const r of m.recipients) {
-            results.push({ r, m, kind: "bounced", status: "5.7.10", reply: reason, reason });
-          }
+          await this.#settle(
+            m.recipients.map((r): Outcome => ({ r, m, kind: "bounced", status: "5.7.10", reply: reason, reason })),
+          );
           continue;
         }
         if (!client) {
           const c = await this.#connect(route, (f) => (failure = f));
           if (!c) {
             // Nobody answered: this message and the rest of the job wait for the next attempt.
-            for (const rest of job.messages.slice(job.messages.indexOf(m))) {
-              for (const r of rest.recipients) {
-                results.push(deferredBy(failure, r, rest));
-              }
+            for (const rest of job.messages.slice(index)) {
+              await this.#settle(rest.recipients.map((r) => deferredBy(failure, r, rest)));
             }
-            break;
+            return;
           }
           ({ client, host } = c);
         }
         const at = { host: host!.name, ip: client.remoteAddress, tls: client.tls };
+        let outcomes: Outcome[];
         try {
-          results.push(...await this.#send(client, m, at));
+          outcomes = await this.#send(client, m, at);
         } catch (e) {
           // The connection broke: this message is deferred; the next one gets a new connection.
           const text = e instanceof SmtpClientError ? e.message : String(e);
-          for (const r of m.recipients) {
-            results.push({ r, m, kind: "deferred", status: "4.4.2", reply: text, reason: text, ...at });
-          }
+          outcomes = m.recipients.map((r) => ({
+            r,
+            m,
+            kind: "deferred",
+            status: "4.4.2",
+            reply: text,
+            reason: text,
+            ...at,
+          }));
           client.close();
           client = undefined;
         }
+        // A 421 ends the session (the client has closed it): reconnect for the next message.
+        if (client && outcomes.some((o) => o.remoteReply?.startsWith("421 "))) {
+          client.close();
+          client = undefined;
+        }
+        await this.#settle(outcomes);
       }
     } finally {
       await client?.quit();
     }
-    await this.#settle(results);
+  }
+
+  /** The message's bytes, loaded on first use. */
+  async #content(m: OutMessage): Promise<Uint8Array> {
+    if (!m.content) {
+      const found = (await this.#o.store.queue.contents([m.hash])).get(hex(m.hash));
+      if (!found) throw new Error("queued content is missing"); // the queue rows reference it: cannot happen
+      m.content = found;
+    }
+    return m.content;
   }
 
   /** Connects to the first host that answers, in route order. */
@@ -332,6 +386,7 @@ export class DeliveryWorker {
   ): Promise<Outcome[]> {
     const first = m.recipients[0]!;
     const smtputf8 = [first.mailFrom, ...m.recipients.map((r) => r.recipient)].some((a) => /[^\x20-\x7e]/.test(a));
+    const content = await this.#content(m);
     let result;
     try {
       result = await client.send({
@@ -341,13 +396,13 @@ export class DeliveryWorker {
           ...(r.dsn.notify ? { notify: r.dsn.notify } : {}),
           ...(r.dsn.orcpt ? { orcpt: r.dsn.orcpt } : {}),
         })),
-        size: m.content.length,
-        eightBit: m.content.some((b) => b > 127),
+        size: content.length,
+        eightBit: content.some((b) => b > 127),
         smtputf8,
         ...(first.dsn.ret ? { ret: first.dsn.ret } : {}),
         ...(first.dsn.envid ? { envid: first.dsn.envid } : {}),
         ...(first.dsn.requiretls ? { requireTls: true } : {}),
-      }, m.content);
+      }, content);
     } catch (e) {
       // MAIL refused (or the message refused before it: SIZE, SMTPUTF8): the same answer for every recipient.
       // Anything else means the connection broke: the caller defers the message and reconnects.
@@ -361,7 +416,10 @@ export class DeliveryWorker {
     });
   }
 
-  /** Retry times, expiry, DSNs, then one transaction for the queue and the delivery log. */
+  /**
+   * Retry times, expiry, DSNs, then one transaction for the queue and the delivery log (retried a few times: if it
+   * still fails, the rows come back after their lease and are tried again).
+   */
   async #settle(outcomes: Outcome[]): Promise<void> {
     const now = Date.now();
     const settled: AttemptResult[] = [];
@@ -391,6 +449,7 @@ export class DeliveryWorker {
       const backoff = Math.min(this.#o.retryMaxMs, this.#o.retryMinMs * 2 ** Math.min(30, o.r.attempts - 1));
       settled.push({
         id: o.r.id,
+        lease: o.r.lease,
         outcome: o.kind,
         ...(o.kind === "deferred"
           ? { nextAttemptAt: new Date(now + backoff * (0.9 + Math.random() * 0.2)), delayNotified }
@@ -429,7 +488,19 @@ export class DeliveryWorker {
         }
       }
     }
-    await this.#o.store.queue.settle(settled);
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await this.#o.store.queue.settle(settled);
+      } catch (e) {
+        if (attempt === 4) {
+          return log.error("cannot record delivery results; the rows are retried after their lease", {
+            error: e as Error,
+            rcpts: settled.length,
+          });
+        }
+        await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
+      }
+    }
   }
 
   /** Builds a DSN and delivers it: into the sender's INBOX when local, else queued with the null sender. */
@@ -447,6 +518,8 @@ export class DeliveryWorker {
       lastAttempt: new Date(),
       ...(kind === "delayed" ? { willRetryUntil: new Date(o.r.createdAt.getTime() + this.#o.maxAgeMs) } : {}),
     }));
+    // RFC 8689 §5: a notice about a REQUIRETLS message carries no content and keeps the requirement.
+    const requireTls = !!first.dsn.requiretls;
     const raw = buildDsn({
       reportingMta: this.#o.hostname,
       postmaster: `MAILER-DAEMON@${this.#o.hostname}`,
@@ -454,8 +527,8 @@ export class DeliveryWorker {
       arrivalDate: first.createdAt,
       ...(first.dsn.envid ? { envid: first.dsn.envid } : {}),
       recipients,
-      original: m.content,
-      ret: first.dsn.ret ?? "FULL",
+      original: await this.#content(m),
+      ret: requireTls ? "HDRS" : first.dsn.ret ?? "FULL",
       messageIdDomain: this.#o.hostname,
     });
     const store = this.#o.store;
@@ -466,7 +539,12 @@ export class DeliveryWorker {
         raw,
         parsed: await parseMessage(raw),
         targets: [],
-        queue: [{ submissionId: `dsn.${first.submissionId}`, mailFrom: "", recipient: sender }],
+        queue: [{
+          submissionId: `dsn.${first.submissionId}`,
+          mailFrom: "",
+          recipient: sender,
+          ...(requireTls ? { dsn: { requiretls: true } } : {}),
+        }],
       };
     await store.messages.deliverAll([delivery]);
     log.info("delivery notice sent", { kind, to: sender, local: !!local?.inboxIds.length, rcpts: list.length });

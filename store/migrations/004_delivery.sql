@@ -4,6 +4,9 @@
 ALTER TABLE outbound_queue ADD COLUMN delay_notified boolean NOT NULL DEFAULT false;
 ALTER TABLE outbound_queue ADD COLUMN last_mx text;
 ALTER TABLE outbound_queue ADD COLUMN last_attempt_at timestamptz;
+-- The claim a worker holds (a random token; null when nobody is delivering the row). Settling a row requires the
+-- token, so a worker whose lease ran out cannot overwrite the row another worker claimed since.
+ALTER TABLE outbound_queue ADD COLUMN lease text;
 
 -- One row per recipient per attempt: what happened, where, over what TLS. The admin panel shows it.
 CREATE TABLE delivery_log (

@@ -13,7 +13,7 @@ import { type DataDirLock, lockDataDir } from "./lock.ts";
 import { Mailboxes } from "./mailboxes.ts";
 import { Messages } from "./messages.ts";
 import { migrate } from "./migrate.ts";
-import { Queue } from "./queue.ts";
+import { MtaStsPolicies, Queue } from "./queue.ts";
 import { closePasswordWorkers } from "./passwords.ts";
 import type { SqlExecutor } from "./sql/executor.ts";
 import { openPglite, snapshotPglite } from "./sql/pglite.ts";
@@ -70,6 +70,7 @@ export class Store {
   readonly changes: Changes;
   readonly queue: Queue;
   readonly dkim: DkimKeys;
+  readonly mtaSts: MtaStsPolicies;
   readonly #lock: DataDirLock | undefined;
 
   private constructor(db: SqlExecutor, policy: AccountPolicy, lock: DataDirLock | undefined) {
@@ -83,6 +84,7 @@ export class Store {
     this.changes = new Changes(db);
     this.queue = new Queue(db);
     this.dkim = new DkimKeys(db);
+    this.mtaSts = new MtaStsPolicies(db);
   }
 
   /** Opens the database (taking the data dir lock for embedded PGlite) and applies pending migrations. */

@@ -303,6 +303,34 @@ export interface DeliveryLogEntry {
   attempt: number;
 }
 
+/** Cached MTA-STS policies (smtp/outbound/route.ts). */
+export class MtaStsPolicies {
+  readonly #db: SqlExecutor;
+
+  constructor(db: SqlExecutor) {
+    this.#db = db;
+  }
+
+  /** The cached policy of a domain (also an expired one: the caller decides what an old policy is still worth). */
+  async get(domain: string): Promise<Record<string, unknown> | undefined> {
+    const rows = await this.#db.query<{ policy: Record<string, unknown> }>(
+      "SELECT policy FROM mta_sts_policies WHERE domain = $1",
+      [domain],
+    );
+    return rows[0]?.policy;
+  }
+
+  /** Stores (or replaces) a domain's policy until `expiresAt`; policies expired for a month go. */
+  async put(domain: string, policy: Record<string, unknown>, expiresAt: Date): Promise<void> {
+    await this.#db.query(
+      `WITH gone AS (DELETE FROM mta_sts_policies WHERE expires_at <= now() - interval '30 days' AND domain <> $1)
+       INSERT INTO mta_sts_policies (domain, policy, expires_at) VALUES ($1, $2::text::jsonb, $3)
+       ON CONFLICT (domain) DO UPDATE SET policy = excluded.policy, expires_at = excluded.expires_at`,
+      [domain, JSON.stringify(policy), expiresAt],
+    );
+  }
+}
+
 async function insertLog(tx: Queryable, results: readonly AttemptResult[]): Promise<void> {
   await tx.query(
     `INSERT INTO delivery_log (submission_id, mail_from, recipient, result, mx_host, mx_ip, tls_version, tls_cipher,

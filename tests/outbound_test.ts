@@ -30,6 +30,7 @@ import {
   waitForMail,
 } from "./mail_world.ts";
 import { runCli, startServerProcess } from "./server_process.ts";
+import { Store } from "../store/mod.ts";
 
 /** A self-signed certificate for `names` (its own trust anchor). */
 async function certificate(names: string[]): Promise<{ cert: string; key: string }> {
@@ -392,6 +393,17 @@ Deno.test({
             await dns.reload(withPolicy("1"));
             await send(a, "alice@a.test", { to: "bob@b.test", subject: "under mta-sts" });
             await waitForMail(b, "bob@b.test", /Subject: under mta-sts/);
+            // The policy is kept in the database (a restart or a second instance still enforces it).
+            const store = await Store.open({ location: { url: db.url } });
+            try {
+              const [row] = await store.db.query<{ policy: { mode: string; mx: string[] } }>(
+                "SELECT policy FROM mta_sts_policies WHERE domain = 'b.test'",
+              );
+              assert.equal(row?.policy.mode, "enforce");
+              assert.deepEqual(row?.policy.mx, ["mx.b.test"]);
+            } finally {
+              await store.close();
+            }
             // REQUIRETLS (RFC 8689) with Python's smtplib: delivered, since b.test's MX is verified by MTA-STS …
             await python(a, "alice@a.test", "bob@b.test", "requiretls to b");
             await waitForMail(b, "bob@b.test", /Subject: requiretls to b/);

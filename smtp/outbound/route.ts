@@ -7,6 +7,9 @@
  */
 import { getPolicy, validateMx } from "mailauth/lib/mta-sts.js";
 import { DnsTemporaryError, type Resolver } from "../../dns/resolver.ts";
+import { logger } from "../../log.ts";
+
+const log = logger("outbound");
 
 /** A host to try, with its addresses (IPv4 first: this machine's usual route to the internet). */
 export interface RouteHost {
@@ -23,21 +26,37 @@ export type Route =
 
 type MtaStsPolicy = Parameters<typeof validateMx>[1];
 
-/** MTA-STS policies by domain, as `getPolicy` wants them back (it refreshes them when their id changes). */
-export class MtaStsCache {
-  readonly #policies = new Map<string, MtaStsPolicy>();
-  readonly #resolver: Resolver;
+/** Where MTA-STS policies are kept between fetches (the store's `mta_sts_policies`). */
+export interface MtaStsStore {
+  get(domain: string): Promise<Record<string, unknown> | undefined>;
+  put(domain: string, policy: Record<string, unknown>, expiresAt: Date): Promise<void>;
+}
 
-  constructor(resolver: Resolver) {
+/**
+ * MTA-STS policies by domain. `getPolicy` is given the cached policy: it re-fetches only when the TXT id
+ * changes, and applies the cached one while a fresh one cannot be had (RFC 8461 §5.1) — the cache is in the
+ * database, so a restart or another instance does not forget an enforce policy.
+ */
+export class MtaStsCache {
+  readonly #resolver: Resolver;
+  readonly #store: MtaStsStore;
+
+  constructor(resolver: Resolver, store: MtaStsStore) {
     this.#resolver = resolver;
+    this.#store = store;
   }
 
-  /** The domain's policy, or undefined when it has none (or mode none). Fetch failures mean no policy. */
+  /** The domain's policy, or undefined when it has none (or mode none). */
   async policy(domain: string): Promise<MtaStsPolicy | undefined> {
-    const known = this.#policies.get(domain) ?? null;
+    const known = (await this.#store.get(domain) ?? null) as MtaStsPolicy | null;
     const result = await getPolicy(domain, known, { resolver: this.#resolver.forMailauth() as never, timeout: 30_000 });
-    if (result.policy) this.#policies.set(domain, result.policy);
     const p = result.policy;
+    // A fresh policy, or the placeholder that stops refetching a broken one for a while, is kept; a cached one
+    // applied because the fetch failed is not (its expiry stays what it was).
+    if (p?.expires && (result.status !== "errored" || p.mode === "none")) {
+      const { error: _error, ...kept } = p;
+      await this.#store.put(domain, kept as Record<string, unknown>, new Date(p.expires));
+    }
     return p && p.mode !== "none" ? p : undefined;
   }
 }
@@ -71,8 +90,10 @@ export async function resolveRoute(domain: string, resolver: Resolver, mtaSts?: 
     let policy: MtaStsPolicy | undefined;
     try {
       policy = await mtaSts.policy(domain);
-    } catch {
-      policy = undefined; // RFC 8461 §5: no usable policy (and none cached) → deliver as without one
+    } catch (e) {
+      // RFC 8461 §5: no usable policy (and none cached) → deliver as without one
+      log.warn("MTA-STS policy lookup failed", { domain, error: e as Error });
+      policy = undefined;
     }
     if (!policy) return { kind: "deliver", hosts, requireVerifiedTls: false };
     if (policy.mode === "testing") return { kind: "deliver", hosts, requireVerifiedTls: false, mtaSts: "testing" };

@@ -96,7 +96,9 @@ export class DeliveryWorker {
     this.#o = options;
     // Longer than any one job should take (a job stops starting messages at half of it).
     this.#leaseMs = Math.max(30 * 60_000, 4 * options.timeoutMs);
-    this.#mtaSts = options.mtaSts && !options.smarthost ? new MtaStsCache(options.resolver) : undefined;
+    this.#mtaSts = options.mtaSts && !options.smarthost
+      ? new MtaStsCache(options.resolver, options.store.mtaSts)
+      : undefined;
   }
 
   /** Starts claiming and delivering. */

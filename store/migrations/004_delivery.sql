@@ -41,3 +41,11 @@ CREATE TABLE dkim_keys (
   retire_at timestamptz,
   UNIQUE (domain_id, selector)
 );
+
+-- MTA-STS policies (RFC 8461 §5.1: a policy is cached until it expires and applied when a fresh one cannot be had),
+-- kept in the database so a restart or another instance does not forget an enforce policy.
+CREATE TABLE mta_sts_policies (
+  domain text PRIMARY KEY,
+  policy jsonb NOT NULL,                     -- as mailauth's getPolicy returns it (id, mode, mx, max_age, expires)
+  expires_at timestamptz NOT NULL
+);

@@ -213,6 +213,7 @@ export class SmtpDelivery {
       if (t.ret) dsnBase.ret = t.ret;
       if (t.envid) dsnBase.envid = t.envid;
       if (t.requireTls) dsnBase.requiretls = true;
+      if (t.smtputf8) dsnBase.smtputf8 = true;
       deliveries.push({
         raw: traced,
         parsed,

@@ -8,7 +8,9 @@ import { startDns } from "../tests/dns_server.ts";
 import { Resolver } from "../dns/resolver.ts";
 import type { DkimKey } from "../store/mod.ts";
 import { authservIdOf, checkIncoming, signMessage, stripOurAuthResults } from "./mail_auth.ts";
+import { Buffer } from "node:buffer";
 import { generateKeyPairSync } from "node:crypto";
+import { authenticate } from "mailauth";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -100,6 +102,54 @@ Deno.test("signMessage: RSA and Ed25519 signatures verify through DNS", async ()
     const forged = enc.encode("From: alice@a.test\r\nSubject: forged\r\n\r\nHello\r\n");
     assert.equal((await checkIncoming(forged, env, resolver)).action, "reject");
     assert.equal((await checkIncoming(forged, env, resolver, "quarantine")).action, "quarantine");
+  } finally {
+    await dns.stop();
+  }
+});
+
+Deno.test("checkIncoming verifies an ARC chain sealed by a forwarder", async () => {
+  const pair = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const publicKey = pair.publicKey.export({ type: "spki", format: "der" }).toString("base64");
+  const dns = await startDns({
+    txt: [
+      ["arc._domainkey.fwd.test", `v=DKIM1; k=rsa; p=${publicKey}`],
+      ["fwd.test", "v=spf1 ip4:127.0.0.5 -all"],
+    ],
+  });
+  try {
+    const resolver = new Resolver({ nameserver: dns.nameserver, cacheMs: 0 });
+    const original = "From: someone@fwd.test\r\nTo: list@fwd.test\r\nSubject: via a list\r\n\r\nHello\r\n";
+    // The forwarder (a mailing list) checks the message and seals its results: ARC-Seal, ARC-Message-Signature,
+    // ARC-Authentication-Results (i=1).
+    const sealed = await authenticate(Buffer.from(original), {
+      ip: "127.0.0.5",
+      helo: "mx.fwd.test",
+      sender: "someone@fwd.test",
+      mta: "mx.fwd.test",
+      resolver: resolver.forMailauth() as never,
+      seal: {
+        signingDomain: "fwd.test",
+        selector: "arc",
+        privateKey: pair.privateKey.export({ type: "pkcs8", format: "pem" }) as string,
+      },
+    });
+    assert.match(sealed.headers, /ARC-Seal: i=1;/);
+    const forwarded = enc.encode(sealed.headers + original);
+    const v = await checkIncoming(
+      forwarded,
+      { ip: "127.0.0.6", helo: "list.fwd.test", mailFrom: "bounces@fwd.test", hostname: "mx.b.test" },
+      resolver,
+    );
+    assert.equal(v.arc, "pass");
+    assert.match(v.headers, /arc=pass/);
+    // A body changed after sealing breaks the chain.
+    const tampered = enc.encode(sealed.headers + original.replace("Hello", "Hello!"));
+    const t = await checkIncoming(
+      tampered,
+      { ip: "127.0.0.6", helo: "list.fwd.test", mailFrom: "bounces@fwd.test", hostname: "mx.b.test" },
+      resolver,
+    );
+    assert.equal(t.arc, "fail");
   } finally {
     await dns.stop();
   }

@@ -39,6 +39,8 @@ export interface DsnParams {
   orcpt?: string;
   /** RFC 8689: the sender asked for TLS with a verified certificate at every hop (kept with the DSN parameters). */
   requiretls?: boolean;
+  /** RFC 6531: submitted with SMTPUTF8 (the next hop must support it if the message really has UTF-8 headers). */
+  smtputf8?: boolean;
 }
 
 /** One external recipient of a submitted message, for the outbound queue. */

@@ -387,8 +387,11 @@ export class DeliveryWorker {
     at: { host: string; ip: string; tls: SmtpClient["tls"] },
   ): Promise<Outcome[]> {
     const first = m.recipients[0]!;
-    const smtputf8 = [first.mailFrom, ...m.recipients.map((r) => r.recipient)].some((a) => /[^\x20-\x7e]/.test(a));
     const content = await this.#content(m);
+    // RFC 6531 §3.2: SMTPUTF8 is needed for UTF-8 addresses, and for UTF-8 headers of a message submitted as such
+    // (a server without it must not get them; the message bounces rather than being mangled).
+    const smtputf8 = [first.mailFrom, ...m.recipients.map((r) => r.recipient)].some((a) => /[^\x20-\x7e]/.test(a)) ||
+      (!!first.dsn.smtputf8 && headerHas8Bit(content));
     let result;
     try {
       result = await client.send({
@@ -599,6 +602,16 @@ function deferredBy(f: ConnectFailure, r: ClaimedRecipient, m: OutMessage): Outc
     ...(f.host ? { host: f.host } : {}),
     ...(f.ip ? { ip: f.ip } : {}),
   };
+}
+
+/** True when the header section has a byte above 127. */
+function headerHas8Bit(message: Uint8Array): boolean {
+  for (let i = 0; i < message.length; i++) {
+    const b = message[i]!;
+    if (b > 127) return true;
+    if (b === 10 && (message[i + 1] === 10 || (message[i + 1] === 13 && message[i + 2] === 10))) return false;
+  }
+  return false;
 }
 
 function replyText(reply: Reply): string {

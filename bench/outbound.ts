@@ -11,6 +11,7 @@ import { parseMessage } from "../mail/parse.ts";
 import { Store } from "../store/mod.ts";
 import { startDns } from "../tests/dns_server.ts";
 import { createTestDatabase, postgresUnavailableReason } from "../tests/harness.ts";
+import { certificate } from "../tests/mail_world.ts";
 import { startServerProcess } from "../tests/server_process.ts";
 
 function cpuSeconds(pid: number): number {
@@ -25,32 +26,6 @@ function freePort(): number {
   return port;
 }
 
-async function selfSigned(dir: string): Promise<{ cert: string; key: string }> {
-  const cert = `${dir}/sink.crt`;
-  const key = `${dir}/sink.key`;
-  const r = await new Deno.Command("openssl", {
-    args: [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=sink.bench.test",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-    ],
-    stdout: "null",
-    stderr: "null",
-  }).output();
-  if (!r.success) throw new Error("openssl failed");
-  return { cert, key };
-}
-
 export async function run(argv: string[]): Promise<void> {
   const { options } = parseArgs(argv, new Set(["count", "size", "concurrency"]));
   const count = Number(options.get("count") ?? 10_000);
@@ -63,7 +38,7 @@ export async function run(argv: string[]): Promise<void> {
   if (!probe.success) throw new Error("needs Debian's python3-aiosmtpd: apt-get install -y python3-aiosmtpd");
 
   const dir = await Deno.makeTempDir({ prefix: "silvermail-bench-outbound-" });
-  const { cert, key } = await selfSigned(dir);
+  const { cert, key } = await certificate(["sink.bench.test"]);
   const port = freePort();
   const sink = new Deno.Command(python, {
     args: [new URL("./outbound_sink.py", import.meta.url).pathname, "127.0.0.1", String(port), cert, key],

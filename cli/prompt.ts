@@ -2,6 +2,7 @@
  * @module
  * Reading a password for the CLI: from standard input (`--password-stdin`) or from the terminal without echo.
  */
+import { concatBytes as concat } from "../mail/bytes.ts";
 import { UsageError } from "./args.ts";
 
 /** Reads all of standard input and strips one trailing newline. */
@@ -10,16 +11,6 @@ export async function readPasswordFromStdin(): Promise<string> {
   for await (const chunk of Deno.stdin.readable) chunks.push(chunk);
   const text = new TextDecoder().decode(concat(chunks));
   return text.replace(/\r?\n$/, "");
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 async function promptHidden(question: string): Promise<string> {

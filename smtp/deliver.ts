@@ -6,6 +6,8 @@
  * {@linkcode SmtpDelivery.deliver} resolves (DESIGN rule 3).
  */
 import { parseAddress } from "../mail/address.ts";
+import { concatBytes as concat } from "../mail/bytes.ts";
+import { rfc5322Date } from "../mail/date.ts";
 import { type ParsedMessage, parseMessage } from "../mail/parse.ts";
 import type { Resolver } from "../dns/resolver.ts";
 import { logger } from "../log.ts";
@@ -59,15 +61,6 @@ function withProtocol(t: Transaction): string {
   return base + (t.tls ? "S" : "") + (t.account ? "A" : "");
 }
 
-/** RFC 5322 §3.3 date-time in UTC. */
-export function rfc5322Date(d: Date = new Date()): string {
-  const days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-  const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-  const p = (n: number) => String(n).padStart(2, "0");
-  return `${days[d.getUTCDay()]}, ${d.getUTCDate()} ${months[d.getUTCMonth()]} ${d.getUTCFullYear()} ` +
-    `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
-}
-
 function sanitize(s: string): string {
   return s.replace(/[^\x21-\x7e]/g, "?").slice(0, 255);
 }
@@ -82,16 +75,6 @@ export function receivedHeader(t: Transaction, hostname: string, date = new Date
   const only = t.recipients.length === 1 ? `\r\n\tfor <${t.recipients[0]!.address}>` : "";
   return `Received: ${from}by ${hostname} (Silvermail) with ${withProtocol(t)} id ${t.id}${tls}${only};\r\n` +
     `\t${rfc5322Date(date)}\r\n`;
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** What delivery does besides storing. */

@@ -12,6 +12,7 @@ import { authenticate } from "mailauth";
 import { dkimSign } from "mailauth/lib/dkim/sign.js";
 import type { DkimKey } from "../store/mod.ts";
 import type { Resolver } from "../dns/resolver.ts";
+import { concatBytes } from "../mail/bytes.ts";
 
 /** Header fields signed (RFC 6376 §5.4.1 recommends these); From is listed twice to block an added From. */
 const SIGNED_HEADERS = [
@@ -55,11 +56,7 @@ export async function signMessage(
   });
   const errors = result.errors.map((e) => `${e.selector ?? "?"}: ${e.err?.message ?? String(e)}`);
   if (!result.signatures) return { signed: raw, errors };
-  const head = new TextEncoder().encode(result.signatures);
-  const signed = new Uint8Array(head.length + raw.length);
-  signed.set(head);
-  signed.set(raw, head.length);
-  return { signed, errors };
+  return { signed: concatBytes([new TextEncoder().encode(result.signatures), raw]), errors };
 }
 
 /** What the checks of one incoming message found, kept for the spam scoring that follows. */
@@ -201,13 +198,5 @@ export function stripOurAuthResults(message: Uint8Array, hostname: string): Uint
   }
   const start = at;
   if (!removed) return message;
-  const parts = keep.map(([s, e]) => message.subarray(s, e));
-  parts.push(message.subarray(start));
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes([...keep.map(([s, e]) => message.subarray(s, e)), message.subarray(start)]);
 }

@@ -216,3 +216,33 @@ export function deferringServer(ip: string, port: number): { close(): void } {
     },
   };
 }
+
+/** A self-signed certificate for `names` (its own trust anchor). */
+export async function certificate(names: string[]): Promise<{ cert: string; key: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "silvermail-pki-" });
+  const cert = `${dir}/cert.pem`;
+  const key = `${dir}/key.pem`;
+  const out = await new Deno.Command("openssl", {
+    args: [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${names[0]}`,
+      "-addext",
+      `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}`,
+      "-keyout",
+      key,
+      "-out",
+      cert,
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
+  return { cert, key };
+}

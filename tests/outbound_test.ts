@@ -16,6 +16,7 @@ import assert from "node:assert/strict";
 import { createTestDatabase, postgresUnavailableReason } from "./harness.ts";
 import { type DnsZone, startDns } from "./dns_server.ts";
 import {
+  certificate,
   cli,
   commonFreePort,
   deferringServer,
@@ -31,36 +32,6 @@ import {
 } from "./mail_world.ts";
 import { runCli, startServerProcess } from "./server_process.ts";
 import { Store } from "../store/mod.ts";
-
-/** A self-signed certificate for `names` (its own trust anchor). */
-async function certificate(names: string[]): Promise<{ cert: string; key: string }> {
-  const dir = await Deno.makeTempDir({ prefix: "silvermail-pki-" });
-  const cert = `${dir}/cert.pem`;
-  const key = `${dir}/key.pem`;
-  const out = await new Deno.Command("openssl", {
-    args: [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-days",
-      "2",
-      "-subj",
-      `/CN=${names[0]}`,
-      "-addext",
-      `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}`,
-      "-keyout",
-      key,
-      "-out",
-      cert,
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-  return { cert, key };
-}
 
 /** Submits with Python's smtplib and the REQUIRETLS MAIL parameter (RFC 8689). */
 async function python(inst: Instance, user: string, to: string, subject: string): Promise<void> {

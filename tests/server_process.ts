@@ -79,21 +79,33 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `main.ts ARGS` with `env` (and `stdin` piped in when given). */
-export async function runCli(env: Record<string, string>, args: string[], stdin?: string): Promise<CliResult> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", MAIN, ...args],
-    env: { ...env, NO_COLOR: "1" },
-    stdin: stdin === undefined ? "null" : "piped",
+/** Runs a program to its end (with `stdin` piped in when given) and returns what it printed. */
+export async function runProgram(
+  cmd: string,
+  args: string[],
+  options: { env?: Record<string, string>; stdin?: string } = {},
+): Promise<CliResult> {
+  const child = new Deno.Command(cmd, {
+    args,
+    ...(options.env ? { env: options.env } : {}),
+    stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  if (stdin !== undefined) {
+  if (options.stdin !== undefined) {
     const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
+    await w.write(new TextEncoder().encode(options.stdin));
     await w.close();
   }
   const out = await child.output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** Runs `main.ts ARGS` with `env` (and `stdin` piped in when given). */
+export function runCli(env: Record<string, string>, args: string[], stdin?: string): Promise<CliResult> {
+  return runProgram(Deno.execPath(), ["run", "--allow-all", MAIN, ...args], {
+    env: { ...env, NO_COLOR: "1" },
+    ...(stdin === undefined ? {} : { stdin }),
+  });
 }

@@ -8,6 +8,7 @@ import { DEFAULT_LIMITS, SmtpServer, type SmtpSessionLimits } from "../smtp/mod.
 import { TlsContext } from "../tls/mod.ts";
 import { AuthThrottle, type AuthThrottleOptions } from "../spam/auth_throttle.ts";
 import type { TestStore } from "./harness.ts";
+import { runProgram } from "./server_process.ts";
 
 /** A running test server. */
 export interface TestSmtp {
@@ -93,18 +94,6 @@ export async function mailboxContents(ts: TestStore, accountId: number, mailbox 
 
 /** Runs a command-line client; returns exit code and output. */
 export async function runClient(cmd: string, args: string[], stdin?: string): Promise<{ code: number; out: string }> {
-  const child = new Deno.Command(cmd, {
-    args,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const r = await child.output();
-  const d = new TextDecoder();
-  return { code: r.code, out: d.decode(r.stdout) + d.decode(r.stderr) };
+  const r = await runProgram(cmd, args, stdin === undefined ? {} : { stdin });
+  return { code: r.code, out: r.stdout + r.stderr };
 }

@@ -10,6 +10,8 @@
  * a returned original has 8-bit content (then labelled `8bit`, RFC 6152). The caller sends it with the null
  * reverse-path `MAIL FROM:<>` (RFC 5321 §4.5.5) and never sends a DSN about a DSN.
  */
+import { concatBytes as concat } from "../../mail/bytes.ts";
+import { rfc5322Date } from "../../mail/date.ts";
 import { encodeXtext } from "../protocol/parse.ts";
 
 /** One recipient a DSN reports on. */
@@ -540,26 +542,4 @@ function contains(hay: Uint8Array, needle: Uint8Array): boolean {
 
 function randomHex(bytes: number): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/**
- * RFC 5322 §3.3 date-time in UTC. The same as `rfc5322Date` in smtp/deliver.ts, kept here so that this pure
- * builder does not load the delivery path (store, DNS, DKIM).
- */
-function rfc5322Date(d: Date = new Date()): string {
-  const days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-  const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-  const p = (n: number) => String(n).padStart(2, "0");
-  return `${days[d.getUTCDay()]}, ${d.getUTCDate()} ${months[d.getUTCMonth()]} ${d.getUTCFullYear()} ` +
-    `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

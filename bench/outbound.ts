@@ -7,17 +7,13 @@
  * database while the server runs). Options: `--count 10000 --size 4096 --concurrency 20`.
  */
 import { parseArgs } from "../cli/args.ts";
+import { cpuSeconds } from "./_proc.ts";
 import { parseMessage } from "../mail/parse.ts";
 import { Store } from "../store/mod.ts";
 import { startDns } from "../tests/dns_server.ts";
 import { createTestDatabase, postgresUnavailableReason } from "../tests/harness.ts";
 import { certificate } from "../tests/mail_world.ts";
 import { startServerProcess } from "../tests/server_process.ts";
-
-function cpuSeconds(pid: number): number {
-  const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
-  return [11, 12, 13, 14].reduce((s, i) => s + Number(fields[i]), 0) / 100;
-}
 
 function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });

@@ -2,24 +2,20 @@
  * @module
  * SMTP ingest benchmark: the real server as a subprocess, C concurrent sessions sending messages of a given size
  * to local users over port 25 (MX); prints accepted-and-stored messages/s (a 250 is sent only after the commit),
- * p50/p99 latency of the 250, and the server's CPU seconds per 1,000 messages — on PGlite and on Postgres.
+ * p50/p99 latency of the 250, and the server's CPU seconds per 1,000 messages (and Postgres' own, all its
+ * processes) — on PGlite and on Postgres.
  * Options: `--sessions 1,10,50 --sizes 4096,102400 --count 2000 --driver both|pglite|postgres`, and `--mail-auth`
  * to run the SPF/DKIM/DMARC checks of incoming mail as in production (against a local dnsmasq publishing SPF and
  * DMARC for the sender's domain); without it they are off, as in the Postfix reference.
  * For the comparison with Postfix→Dovecot, see README ("Benchmarks") and ../shared/bench/smtp-compare.sh.
  */
 import { parseArgs } from "../cli/args.ts";
+import { cpuSeconds, postgresCpuSeconds } from "./_proc.ts";
 import { Store, type StoreOptions } from "../store/mod.ts";
 import { runLoad } from "../tests/clients/smtp_load.ts";
 import { createTestDatabase, postgresUnavailableReason } from "../tests/harness.ts";
 import { startDns, type TestDns } from "../tests/dns_server.ts";
 import { startServerProcess } from "../tests/server_process.ts";
-
-function cpuSeconds(pid: number): number {
-  // /proc/<pid>/stat fields 14–17: utime, stime, cutime, cstime in clock ticks (100 Hz on Linux).
-  const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
-  return [11, 12, 13, 14].reduce((s, i) => s + Number(fields[i]), 0) / 100;
-}
 
 async function runDriver(label: string, env: Record<string, string>, store: StoreOptions, o: {
   sessions: number[];
@@ -49,6 +45,7 @@ async function runDriver(label: string, env: Record<string, string>, store: Stor
       for (const sessions of o.sessions) {
         const count = size > 50_000 ? Math.ceil(o.count / 5) : o.count;
         const cpu0 = cpuSeconds(server.pid);
+        const pg0 = postgresCpuSeconds();
         const r = await runLoad({
           port,
           sessions,
@@ -58,6 +55,7 @@ async function runDriver(label: string, env: Record<string, string>, store: Stor
           prefix: `b${size}-${sessions}-${Date.now()}`,
         });
         const cpu = cpuSeconds(server.pid) - cpu0;
+        const pg = postgresCpuSeconds() - pg0;
         r.latencies.sort((a, b) => a - b);
         const pct = (p: number) => (r.latencies[Math.floor((r.latencies.length - 1) * p)] ?? NaN).toFixed(1);
         console.log(
@@ -65,9 +63,9 @@ async function runDriver(label: string, env: Record<string, string>, store: Stor
             `${(r.acked.length / r.seconds).toFixed(0).padStart(5)} msg/s stored  p50 ${pct(0.5)} ms  p99 ${
               pct(0.99)
             } ms  ` +
-            `server CPU ${
-              (cpu / r.acked.length * 1000).toFixed(2)
-            } s/1000 msgs  (${r.acked.length} acked, ${r.errors} errors)`,
+            `server CPU ${(cpu / r.acked.length * 1000).toFixed(2)} s/1000 msgs` +
+            (label === "postgres" ? ` + Postgres ${(pg / r.acked.length * 1000).toFixed(2)} s` : "") +
+            `  (${r.acked.length} acked, ${r.errors} errors)`,
         );
       }
     }

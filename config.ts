@@ -120,6 +120,10 @@ export const ConfigSchema = z.object({
     max_age: duration("5d").describe("Give up (and send a failure notice to the sender) after this long in the queue."),
     delay_warning: duration("4h").describe("Tell the sender once when a message is still undelivered after this long."),
     timeout: duration("5m").describe("How long the remote server may take for one SMTP reply."),
+    srs: z.boolean().default(true).describe(
+      "Rewrite the sender of mail that aliases forward to other servers (SRS), so their SPF checks pass; " +
+        "bounces to those addresses go back to the original sender.",
+    ),
     mta_sts: z.boolean().default(true).describe(
       "Honour MTA-STS policies (RFC 8461): for a domain in enforce mode, deliver only over verified TLS to listed MX.",
     ),

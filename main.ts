@@ -15,6 +15,7 @@ import { logger, setLogLevel } from "./log.ts";
 import { DEFAULT_IMAP_LIMITS, ImapServer } from "./imap/mod.ts";
 import { DEFAULT_LIMITS, type ListenerKind, SmtpServer } from "./smtp/mod.ts";
 import { DeliveryWorker } from "./smtp/outbound/worker.ts";
+import { Srs } from "./smtp/srs.ts";
 import { AuthThrottle } from "./spam/auth_throttle.ts";
 import { LockedError, Store, type StoreOptions } from "./store/mod.ts";
 import { TlsContext } from "./tls/mod.ts";
@@ -104,6 +105,12 @@ async function serve(config: Config): Promise<number> {
     const keyed = await store.dkim.ensureAll();
     if (keyed.length) log.info("created DKIM keys", { domains: keyed });
     const worker = config.outbound.enabled ? await deliveryWorker(config, store, resolver) : undefined;
+    // One SRS secret for every instance of the database (each must verify the others' addresses).
+    const srs = config.outbound.srs
+      ? new Srs(
+        await store.settings.getOrCreate("srs_secret", () => encodeBase64(crypto.getRandomValues(new Uint8Array(32)))),
+      )
+      : undefined;
     const smtp = new SmtpServer({
       hostname: config.hostname,
       store,
@@ -120,6 +127,7 @@ async function serve(config: Config): Promise<number> {
         ...(config.mail_auth.enabled ? { inbound: { resolver, dmarcReject: config.mail_auth.dmarc_reject } } : {}),
         sign: true,
         ...(worker ? { onQueued: () => worker.wake() } : {}),
+        ...(srs ? { srs } : {}),
       },
     });
     services.push({ name: "smtp", close: () => smtp.close() });
@@ -205,6 +213,10 @@ async function serve(config: Config): Promise<number> {
   await store.close();
   log.info("stopped");
   return 0;
+}
+
+function encodeBase64(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes));
 }
 
 /** The delivery worker, configured from `outbound.*`. */

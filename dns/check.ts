@@ -130,12 +130,16 @@ export function allOk(results: CheckResult[]): boolean {
 
 type Checker = (record: DnsRecord, context: Context) => Promise<Outcome>;
 
-function checkerFor(record: DnsRecord, { domain }: Context): Checker {
+function checkerFor(record: DnsRecord, { domain, host }: Context): Checker {
   switch (record.type) {
     case "MX":
       return checkMx;
     case "TXT":
       if (record.name === domain) return checkSpf;
+      // The server's own name: "a" and "mx" in its SPF record mean the host's, not the domain's.
+      if (record.name === host && record.value.startsWith("v=spf1")) {
+        return (r, c) => checkSpf(r, { ...c, domain: host });
+      }
       if (record.name === `_dmarc.${domain}`) return checkDmarc;
       if (record.name === `_mta-sts.${domain}`) return checkMtaSts;
       if (record.name === `_smtp._tls.${domain}`) return checkTlsRpt;

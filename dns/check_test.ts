@@ -196,6 +196,7 @@ Deno.test("checkDomain() wants reverse DNS to give the host name and the host na
   const fcrdns = await check(zoneFor(INPUT, (z) => z.ptr.push(["11.2.0.192.in-addr.arpa", "mail.example.org"])), two);
   expect(fcrdns.results, [
     ["example.org", "TXT", "wrong", /does not authorize 192\.0\.2\.11 \(mail\.example\.org\): add "ip4:192\.0\.2\.11"/],
+    ["mail.example.org", "TXT", "wrong", /"v=spf1 a -all": it does not authorize 192\.0\.2\.11/],
     ["mail.example.org", "A 192.0.2.11", "wrong", /resolves to 192\.0\.2\.10, not 192\.0\.2\.11/],
     ["11.2.0.192.in-addr.arpa", "PTR", "wrong", /does not resolve back to 192\.0\.2\.11: add A 192\.0\.2\.11 at mail/],
   ]);

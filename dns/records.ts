@@ -89,6 +89,16 @@ export function domainRecords(input: DomainDnsInput): DnsRecord[] {
 
   add({ name: domain, type: "MX", value: host, priority: 10, purpose: `mail for ${domain} is delivered to ${host}` });
   add({ name: domain, type: "TXT", value: "v=spf1 mx -all", purpose: "SPF: only the MX host sends mail" });
+  if (host !== domain) {
+    // Bounces and delay notices have an empty envelope sender: receivers check SPF (and DMARC aligns it) for
+    // the name in HELO, the server's own.
+    add({
+      name: host,
+      type: "TXT",
+      value: "v=spf1 a -all",
+      purpose: `SPF for the server's own name: its bounces and notices (empty sender) are checked against ${host}`,
+    });
+  }
   for (const key of input.dkim) {
     add({
       name: `${key.selector}._domainkey.${domain}`,

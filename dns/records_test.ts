@@ -36,6 +36,7 @@ Deno.test("domainRecords() lists every record of a domain with addresses and two
   assert.deepEqual(records.map(({ name, type, value, priority }) => ({ name, type, value, priority })), [
     { name: "example.org", type: "MX", value: host, priority: 10 },
     { name: "example.org", type: "TXT", value: "v=spf1 mx -all", priority: undefined },
+    { name: "mail.example.org", type: "TXT", value: "v=spf1 a -all", priority: undefined },
     {
       name: "r2024._domainkey.example.org",
       type: "TXT",

@@ -13,6 +13,7 @@ import type { Resolver } from "../dns/resolver.ts";
 import { logger } from "../log.ts";
 import type { Delivery, DsnParams, Store } from "../store/mod.ts";
 import { type AuthVerdict, checkIncoming, signMessage, stripOurAuthResults } from "./mail_auth.ts";
+import type { Srs } from "./srs.ts";
 
 /** The listener a session came in on. */
 export type ListenerKind = "mx" | "submission" | "submissions";
@@ -27,6 +28,8 @@ export interface AcceptedRecipient {
   inboxIds: number[];
   /** External addresses it goes to (submission to the internet, or a local alias that forwards). */
   external: string[];
+  /** It is an SRS address of ours: the message goes back to the original sender, whose address `external` is. */
+  srs?: boolean;
   dsn?: DsnParams;
 }
 
@@ -85,6 +88,8 @@ export interface DeliveryOptions {
   sign?: boolean;
   /** Called after a commit that queued mail for other servers (wakes the delivery worker). */
   onQueued?: () => void;
+  /** Rewrites the sender of mail forwarded to other servers, and accepts bounces to those addresses (smtp/srs.ts). */
+  srs?: Srs;
 }
 
 /** The message is refused for a policy reason (DMARC reject): 550 5.7.1 with this text. */
@@ -118,7 +123,12 @@ export class SmtpDelivery {
     // A full mailbox refuses temporarily (the sender retries; the owner may make room meanwhile).
     if (r?.fullAccountIds.length) return "over-quota";
     if (r) return { address: parsed.address, accountIds: r.accountIds, inboxIds: r.inboxIds, external: r.external };
-    if (await this.#store.domains.idOf(parsed.domain) !== undefined) return "no-such-user";
+    if (await this.#store.domains.idOf(parsed.domain) !== undefined) {
+      // A reply (a bounce) to an address SRS made for forwarded mail goes on to the original sender.
+      const original = this.#options.srs?.reverse(parsed.local);
+      if (original) return { address: parsed.address, accountIds: [], inboxIds: [], external: [original], srs: true };
+      return "no-such-user";
+    }
     if (kind === "mx") return "relay-denied"; // RFC 5321 §3.6.2: an MX never relays
     return { address: parsed.address, accountIds: [], inboxIds: [], external: [parsed.address] };
   }
@@ -180,7 +190,8 @@ export class SmtpDelivery {
         targets: targets.map((mailboxId) => ({ mailboxId })),
       });
     }
-    const external = t.recipients.flatMap((r) => r.external.map((address) => ({ address, dsn: r.dsn })));
+    const external = t.recipients.flatMap((r) => r.external.map((address) => ({ address, dsn: r.dsn, r })));
+    const forwardedFrom = await this.#forwardingSender(t);
     const sent = t.account ? await this.#store.mailboxes.special(t.account.id, "\\Sent") : undefined;
     if (external.length || sent) {
       let traced = concat([received, ...body]);
@@ -203,7 +214,10 @@ export class SmtpDelivery {
         targets: sent ? [{ mailboxId: sent.id, flags: ["\\Seen"] }] : [],
         queue: external.map((e) => ({
           submissionId: t.id,
-          mailFrom: t.mailFrom,
+          // Forwarded by an alias: the sender becomes an SRS address at the alias's domain (SPF passes there).
+          mailFrom: forwardedFrom && !e.r.srs
+            ? this.#options.srs!.forward(forwardedFrom, e.r.address.slice(e.r.address.lastIndexOf("@") + 1))
+            : t.mailFrom,
           recipient: e.address,
           ...(t.account ? { accountId: t.account.id } : {}),
           dsn: { ...dsnBase, ...e.dsn },
@@ -211,6 +225,17 @@ export class SmtpDelivery {
       });
     }
     return new PreparedMessage(deliveries, this.#store, this.#options.onQueued);
+  }
+
+  /**
+   * The sender to SRS-rewrite when this message is forwarded: one from another domain, arriving at the MX (a
+   * user's own submission keeps their address, which SPF covers); undefined when nothing is to be rewritten.
+   */
+  async #forwardingSender(t: Transaction): Promise<string | undefined> {
+    if (!this.#options.srs || t.kind !== "mx" || !t.mailFrom) return undefined;
+    if (!t.recipients.some((r) => r.external.length && !r.srs)) return undefined;
+    const domain = t.mailFrom.slice(t.mailFrom.lastIndexOf("@") + 1).toLowerCase();
+    return await this.#store.domains.idOf(domain) === undefined ? t.mailFrom : undefined;
   }
 
   /** The Junk mailbox of every local recipient (their INBOX when they have none). */

@@ -11,6 +11,7 @@ import { DkimKeys } from "./dkim.ts";
 import { Domains } from "./domains.ts";
 import { type DataDirLock, lockDataDir } from "./lock.ts";
 import { Mailboxes } from "./mailboxes.ts";
+import { Settings } from "./settings.ts";
 import { Messages } from "./messages.ts";
 import { migrate } from "./migrate.ts";
 import { MtaStsPolicies, Queue } from "./queue.ts";
@@ -71,6 +72,7 @@ export class Store {
   readonly queue: Queue;
   readonly dkim: DkimKeys;
   readonly mtaSts: MtaStsPolicies;
+  readonly settings: Settings;
   readonly #lock: DataDirLock | undefined;
 
   private constructor(db: SqlExecutor, policy: AccountPolicy, lock: DataDirLock | undefined) {
@@ -85,6 +87,7 @@ export class Store {
     this.queue = new Queue(db);
     this.dkim = new DkimKeys(db);
     this.mtaSts = new MtaStsPolicies(db);
+    this.settings = new Settings(db);
   }
 
   /** Opens the database (taking the data dir lock for embedded PGlite) and applies pending migrations. */

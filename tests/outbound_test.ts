@@ -70,6 +70,7 @@ Deno.test({
       txt: [
         ["a.test", `v=spf1 ip4:${IP.a} -all`],
         ["b.test", `v=spf1 ip4:${IP.b} -all`],
+        ["c.test", `v=spf1 ip4:${IP.c} -all`],
         ["_dmarc.a.test", "v=DMARC1; p=reject"],
         ["_dmarc.b.test", "v=DMARC1; p=quarantine"],
       ],
@@ -105,6 +106,8 @@ Deno.test({
         for (const u of users) await cli(inst, ["user", "add", `${u}@${inst.name}`, "--password-stdin"], PASSWORD);
       }
       await cli(a, ["alias", "add", "fwd@a.test", "ghost@b.test"]);
+      await cli(a, ["alias", "add", "tobob@a.test", "bob@b.test"]);
+      await cli(a, ["alias", "add", "tonobody@a.test", "nobody@b.test"]);
       const zone: DnsZone = {
         ...base,
         txt: [
@@ -308,6 +311,65 @@ Deno.test({
         assert.match(expired!, /Action: failed/);
         assert.match(expired!, /451 4\.3\.2 Mailbox temporarily unavailable/);
         assert.doesNotMatch(await cli(e, ["queue", "list"]), /someone@d\.test/);
+      });
+
+      await t.step("an alias forwarding elsewhere rewrites the sender (SRS); a bounce finds its way back", async () => {
+        // carol@c.test (sending from c.test's address) writes to an a.test alias that forwards to bob@b.test.
+        const r = await swaks([
+          "--server",
+          `${IP.a}:${port}`,
+          "--local-interface",
+          IP.c,
+          "--from",
+          "carol@c.test",
+          "--to",
+          "tobob@a.test",
+          "--h-From",
+          "carol@c.test",
+          "--header",
+          "Subject: forwarded by an alias",
+        ]);
+        assert.match(r.out, /<- {2}250 /, r.out);
+        const [source] = await waitForMail(b, "bob@b.test", /Subject: forwarded by an alias/);
+        assert.match(source!, /^Return-Path: <SRS0=[a-z2-7]{6}=[a-z2-7]{2}=c\.test=carol@a\.test>/im);
+        // SPF is checked for a.test, which sent it: pass (with the original sender it would fail).
+        assert.match(header(source!, "Authentication-Results"), /spf=pass[^;]*smtp\.mailfrom="?srs0=\S*@a\.test/i);
+        // A bounce goes to the SRS address; a.test's MX accepts it only because the hash verifies, and sends it on
+        // to the original sender (c.test's MX is down now: it waits in the queue, with the null sender).
+        const wall = await swaks([
+          "--server",
+          `${IP.a}:${port}`,
+          "--local-interface",
+          IP.c,
+          "--from",
+          "carol@c.test",
+          "--to",
+          "tonobody@a.test",
+          "--h-From",
+          "carol@c.test",
+          "--header",
+          "Subject: forwarded into a wall",
+        ]);
+        assert.match(wall.out, /<- {2}250 /, wall.out);
+        let list = "";
+        for (let i = 0; i < 40 && !/<>\s+carol@c\.test/.test(list); i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          list = await cli(a, ["queue", "list"]);
+        }
+        assert.match(list, /<>\s+carol@c\.test/, list + await cli(a, ["queue", "log"]));
+        // A made-up SRS address is refused.
+        for (const id of list.matchAll(/^(\d+)\s.*carol@c\.test/gm)) await cli(a, ["queue", "delete", id[1]!]);
+        const forged = await swaks([
+          "--server",
+          `${IP.a}:${port}`,
+          "--from",
+          "<>",
+          "--to",
+          "SRS0=aaaaaa=aa=victim.test=someone@a.test",
+          "--quit-after",
+          "RCPT",
+        ]);
+        assert.match(forged.out, /<\*\* +550 5\.1\.1/, forged.out);
       });
 
       await t.step("a bounce of a null-sender message is dropped, never bounced", async () => {

@@ -20,6 +20,7 @@ import type { Resolver } from "../../dns/resolver.ts";
 import { type AttemptResult, type ClaimedRecipient, type Delivery, hex, type Store } from "../../store/mod.ts";
 import { type ClientOptions, type Reply, SmtpClient, SmtpClientError } from "./client.ts";
 import { buildDsn, type DsnRecipient, statusFromReply } from "./dsn.ts";
+import { signMessage } from "../mail_auth.ts";
 import { hostAddresses, MtaStsCache, resolveRoute, type Route, type RouteHost } from "./route.ts";
 
 const log = logger("outbound");
@@ -508,6 +509,19 @@ export class DeliveryWorker {
     }
   }
 
+  /**
+   * DKIM-signs a notice that leaves (From: MAILER-DAEMON@hostname) with the keys of the host name's domain — the
+   * host name itself or its nearest parent that is one of ours — so it passes DMARC at the receiver.
+   */
+  async #signNotice(raw: Uint8Array): Promise<Uint8Array> {
+    const labels = this.#o.hostname.toLowerCase().split(".");
+    for (let i = 0; i < labels.length - 1; i++) {
+      const keys = await this.#o.store.dkim.signing(labels.slice(i).join("."));
+      if (keys.length) return (await signMessage(raw, keys)).signed;
+    }
+    return raw;
+  }
+
   /** Builds a DSN and delivers it: into the sender's INBOX when local, else queued with the null sender. */
   async #notify(kind: "failed" | "delayed", m: OutMessage, list: Outcome[]): Promise<void> {
     const first = m.recipients[0]!;
@@ -538,11 +552,12 @@ export class DeliveryWorker {
     });
     const store = this.#o.store;
     const local = await store.aliases.resolve(sender, { catchAll: false });
-    const delivery: Delivery = local?.inboxIds.length
-      ? { raw, parsed: await parseMessage(raw), targets: local.inboxIds.map((mailboxId) => ({ mailboxId })) }
+    const outgoing = local?.inboxIds.length ? undefined : await this.#signNotice(raw);
+    const delivery: Delivery = !outgoing
+      ? { raw, parsed: await parseMessage(raw), targets: local!.inboxIds.map((mailboxId) => ({ mailboxId })) }
       : {
-        raw,
-        parsed: await parseMessage(raw),
+        raw: outgoing,
+        parsed: await parseMessage(outgoing),
         targets: [],
         queue: [{
           submissionId: `dsn.${first.submissionId}`,

@@ -49,3 +49,9 @@ CREATE TABLE mta_sts_policies (
   policy jsonb NOT NULL,                     -- as mailauth's getPolicy returns it (id, mode, mx, max_age, expires)
   expires_at timestamptz NOT NULL
 );
+
+-- Instance-wide settings generated once and shared by every instance (e.g. the SRS secret).
+CREATE TABLE settings (
+  key text PRIMARY KEY,
+  value text NOT NULL
+);

@@ -224,7 +224,7 @@ export class SmtpDelivery {
         })),
       });
     }
-    return new PreparedMessage(deliveries, this.#store, this.#options.onQueued);
+    return new PreparedMessage(deliveries, this.#store, this.#options.onQueued, verdict);
   }
 
   /**
@@ -266,13 +266,15 @@ export class SmtpDelivery {
 export class PreparedMessage {
   readonly #deliveries: Delivery[];
   readonly #store: Store;
-
   readonly #onQueued: (() => void) | undefined;
+  /** What SPF/DKIM/DMARC/ARC found (MX with checks on), for the spam scoring that decides before commit(). */
+  readonly auth: AuthVerdict | undefined;
 
-  constructor(deliveries: Delivery[], store: Store, onQueued?: () => void) {
+  constructor(deliveries: Delivery[], store: Store, onQueued?: () => void, auth?: AuthVerdict) {
     this.#deliveries = deliveries;
     this.#store = store;
     this.#onQueued = onQueued;
+    this.auth = auth;
   }
 
   /** The addresses in the From header (`local@domain`), for the submission sender check. */

@@ -11,6 +11,7 @@ import { controlSocketPath, sendControlRequest, startControlServer } from "./cli
 import { promptNewPassword, readPasswordFromStdin } from "./cli/prompt.ts";
 import { type Config, configDoc, ConfigError, durationMs, loadConfig } from "./config.ts";
 import { Resolver } from "./dns/resolver.ts";
+import { startHttpServer } from "./admin/server.ts";
 import { logger, setLogLevel } from "./log.ts";
 import { DEFAULT_IMAP_LIMITS, ImapServer } from "./imap/mod.ts";
 import { DEFAULT_LIMITS, type ListenerKind, SmtpServer } from "./smtp/mod.ts";
@@ -78,6 +79,7 @@ async function serve(config: Config): Promise<number> {
   await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
   const store = await Store.open(storeOptions(config));
   const services: Service[] = [];
+  const bound: { imap?: number; imaps?: number; submission?: number; submissions?: number; mx?: number } = {};
   const listening: string[] = [];
   try {
     const socket = controlSocketPath(dataDir);
@@ -139,6 +141,7 @@ async function serve(config: Config): Promise<number> {
     for (const [kind, l, label] of smtpListeners) {
       if (!l.enabled) continue;
       const port = await smtp.listen(kind, l.address, l.port);
+      bound[kind] = port;
       const how = kind === "submissions" ? "implicit TLS, AUTH" : kind === "mx" ? "STARTTLS" : "STARTTLS, AUTH";
       listening.push(`  ${label}${l.address}:${port}  (${how})`);
       log.info("listening", { service: `smtp-${kind}`, address: l.address, port });
@@ -162,8 +165,22 @@ async function serve(config: Config): Promise<number> {
     ) {
       if (!l.enabled) continue;
       const port = await imap.listen(kind, l.address, l.port);
+      bound[kind] = port;
       listening.push(`  ${label}${l.address}:${port}  (${kind === "imaps" ? "implicit TLS" : "STARTTLS"})`);
       log.info("listening", { service: kind, address: l.address, port });
+    }
+    if (config.admin.http.enabled) {
+      // Clients are told the ports the listeners have (in production the standard ones).
+      const http = startHttpServer({
+        address: config.admin.http.address,
+        port: config.admin.http.port,
+        tls,
+        store,
+        endpoints: { hostname: config.hostname, ...bound },
+      });
+      services.push({ name: "https", close: () => http.close() });
+      listening.push(`  HTTPS                ${config.admin.http.address}:${http.port}  (MTA-STS policy, autoconfig)`);
+      log.info("listening", { service: "https", address: config.admin.http.address, port: http.port });
     }
     if (worker) {
       worker.start();

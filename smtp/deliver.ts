@@ -256,9 +256,15 @@ export class SmtpDelivery {
     if (!from) return undefined;
     const keys = await this.#store.dkim.signing(from);
     if (!keys.length) return undefined;
-    const { signed, errors } = await signMessage(concat(body), keys);
-    if (errors.length) log.error("DKIM signing failed", { domain: from, errors });
-    return signed;
+    try {
+      const { signed, errors } = await signMessage(concat(body), keys);
+      if (errors.length) log.error("DKIM signing failed", { domain: from, errors });
+      return signed;
+    } catch (e) {
+      // A broken key must not stop a domain's mail: it leaves unsigned (and the log says why).
+      log.error("DKIM signing failed", { domain: from, error: e as Error });
+      return undefined;
+    }
   }
 }
 

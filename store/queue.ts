@@ -172,6 +172,14 @@ export class Queue {
           ],
         );
       }
+      // One delay notice per message: its rows for other destinations count as notified too.
+      const notified = [...new Set(deferred.filter((r) => r.delayNotified).map((r) => r.log.submissionId))];
+      if (notified.length) {
+        await tx.query(
+          "UPDATE outbound_queue SET delay_notified = true WHERE submission_id = ANY($1::text[]) AND NOT delay_notified",
+          [notified],
+        );
+      }
       await insertLog(tx, results);
     });
   }

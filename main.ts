@@ -106,13 +106,13 @@ async function serve(config: Config): Promise<number> {
     // Domains without DKIM keys (added before keys existed, or straight into the store) get them now.
     const keyed = await store.dkim.ensureAll();
     if (keyed.length) log.info("created DKIM keys", { domains: keyed });
-    const worker = config.outbound.enabled ? await deliveryWorker(config, store, resolver) : undefined;
     // One SRS secret for every instance of the database (each must verify the others' addresses).
     const srs = config.outbound.srs
       ? new Srs(
         await store.settings.getOrCreate("srs_secret", () => encodeBase64(crypto.getRandomValues(new Uint8Array(32)))),
       )
       : undefined;
+    const worker = config.outbound.enabled ? await deliveryWorker(config, store, resolver, srs) : undefined;
     const smtp = new SmtpServer({
       hostname: config.hostname,
       store,
@@ -237,7 +237,12 @@ function encodeBase64(bytes: Uint8Array): string {
 }
 
 /** The delivery worker, configured from `outbound.*`. */
-async function deliveryWorker(config: Config, store: Store, resolver: Resolver): Promise<DeliveryWorker> {
+async function deliveryWorker(
+  config: Config,
+  store: Store,
+  resolver: Resolver,
+  srs: Srs | undefined,
+): Promise<DeliveryWorker> {
   const o = config.outbound;
   const ca = o.ca_file ? [await Deno.readTextFile(o.ca_file)] : [];
   return new DeliveryWorker({
@@ -254,6 +259,7 @@ async function deliveryWorker(config: Config, store: Store, resolver: Resolver):
     delayWarningMs: durationMs(o.delay_warning),
     timeoutMs: durationMs(o.timeout),
     mtaSts: o.mta_sts,
+    ...(srs ? { srs } : {}),
     ...(o.source_address ? { sourceAddress: o.source_address } : {}),
     ...(ca.length ? { ca } : {}),
     ...(o.smarthost.host

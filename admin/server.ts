@@ -21,7 +21,9 @@ export function startHttpServer(
   o: { address: string; port: number; tls: TlsContext; store: Store; endpoints: MailEndpoints },
 ): HttpServer {
   const wellKnown = wellKnownHandler(o.store, o.endpoints);
+  const abort = new AbortController();
   const server = Deno.serve({
+    signal: abort.signal,
     hostname: o.address,
     port: o.port,
     cert: o.tls.certPem,
@@ -35,5 +37,13 @@ export function startHttpServer(
     return await wellKnown(req) ??
       new Response("Not found\n", { status: 404, headers: { "content-type": "text/plain" } });
   });
-  return { port: (server.addr as Deno.NetAddr).port, close: () => server.shutdown() };
+  return {
+    port: (server.addr as Deno.NetAddr).port,
+    // Requests under way get 5 s to finish; a client that never does cannot hold up the shutdown.
+    async close() {
+      const timer = setTimeout(() => abort.abort(), 5000);
+      await Promise.race([server.shutdown(), server.finished]);
+      clearTimeout(timer);
+    },
+  };
 }

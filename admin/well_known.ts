@@ -14,6 +14,7 @@
  * panel's router (roadmap step 6) can mount it as it is.
  */
 import { mtaStsPolicy } from "../dns/records.ts";
+import { concatBytes } from "../mail/bytes.ts";
 import type { Store } from "../store/mod.ts";
 
 /** Where clients find the servers: the listeners as configured. */
@@ -89,6 +90,38 @@ ${imap}${smtp}    </Account>
 `;
 }
 
+/** Largest request body read (an Autodiscover request is a few hundred bytes). */
+const MAX_REQUEST_BYTES = 16_384;
+/** How long a client may take to send that body. */
+const BODY_TIMEOUT_MS = 10_000;
+
+/** The body as text, or undefined when it is larger than `max` bytes (or not sent within the timeout). */
+async function readLimited(req: Request, max: number): Promise<string | undefined> {
+  if (Number(req.headers.get("content-length") ?? 0) > max) return undefined;
+  if (!req.body) return "";
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const timer = setTimeout(() => reader.cancel().catch(() => {}), BODY_TIMEOUT_MS);
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      size += value.length;
+      if (size > max) {
+        await reader.cancel().catch(() => {});
+        return undefined;
+      }
+      chunks.push(value);
+    }
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
+  return new TextDecoder().decode(concatBytes(chunks));
+}
+
 const NOT_FOUND = () => new Response("Not found\n", { status: 404, headers: { "content-type": "text/plain" } });
 
 /** The handler for the well-known mail URLs; `undefined` for any other path (the caller answers it). */
@@ -118,8 +151,10 @@ export function wellKnownHandler(
       return new Response(autoconfigXml(domain, endpoints), { headers: { "content-type": "application/xml" } });
     }
     if (/^\/autodiscover\/autodiscover\.xml$/i.test(path)) {
-      const body = req.method === "POST" ? (await req.text()).slice(0, 16_384) : "";
-      const address = /<EMailAddress>\s*([^<\s]+@[^<\s]+)\s*<\/EMailAddress>/i.exec(body)?.[1]?.toLowerCase();
+      const body = req.method === "POST" ? await readLimited(req, MAX_REQUEST_BYTES) : "";
+      if (body === undefined) return new Response("Request too large\n", { status: 413 });
+      // One "@", no "<" or spaces on either side: a linear match on whatever the client sent.
+      const address = /<EMailAddress>\s*([^<\s@]+@[^<\s@]+)\s*<\/EMailAddress>/i.exec(body)?.[1]?.toLowerCase();
       if (!address || !await isLocal(address.slice(address.lastIndexOf("@") + 1))) return NOT_FOUND();
       return new Response(autodiscoverXml(address, endpoints), { headers: { "content-type": "application/xml" } });
     }

@@ -43,7 +43,8 @@ export function parseAddress(input: string): Address | undefined {
   const local = s.slice(0, at);
   const domain = normalizeDomain(s.slice(at + 1));
   if (!domain) return undefined;
-  if (new TextEncoder().encode(local).length > 64) return undefined;
+  // RFC 5321 §4.5.3.1.1: 64 octets; SRS addresses (smtp/srs.ts) may be longer.
+  if (new TextEncoder().encode(local).length > (/^srs[01]=/i.test(local) ? 256 : 64)) return undefined;
   const parts = local.split(".");
   if (!parts.every((p) => p.length > 0 && ATEXT.test(p))) return undefined;
   const l = local.normalize("NFC").toLowerCase();

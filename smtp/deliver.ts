@@ -118,15 +118,18 @@ export class SmtpDelivery {
   async checkRecipient(kind: ListenerKind, input: string): Promise<AcceptedRecipient | RecipientRefusal> {
     const parsed = parseAddress(input);
     if (!parsed) return "bad-address";
-    // The common case (a local recipient) costs one query; only a miss asks whether the domain is ours.
-    const r = await this.#store.aliases.resolve(parsed.address);
+    // The common case (a local recipient) costs one query; only a miss asks whether the domain is ours. An SRS
+    // address is tried before the domain's catch-all (which would otherwise swallow the bounces).
+    const srsOriginal = /^srs0=/i.test(parsed.local) ? this.#options.srs?.reverse(parsed.local) : undefined;
+    const r = await this.#store.aliases.resolve(parsed.address, srsOriginal ? { catchAll: false } : {});
     // A full mailbox refuses temporarily (the sender retries; the owner may make room meanwhile).
     if (r?.fullAccountIds.length) return "over-quota";
     if (r) return { address: parsed.address, accountIds: r.accountIds, inboxIds: r.inboxIds, external: r.external };
     if (await this.#store.domains.idOf(parsed.domain) !== undefined) {
       // A reply (a bounce) to an address SRS made for forwarded mail goes on to the original sender.
-      const original = this.#options.srs?.reverse(parsed.local);
-      if (original) return { address: parsed.address, accountIds: [], inboxIds: [], external: [original], srs: true };
+      if (srsOriginal) {
+        return { address: parsed.address, accountIds: [], inboxIds: [], external: [srsOriginal], srs: true };
+      }
       return "no-such-user";
     }
     if (kind === "mx") return "relay-denied"; // RFC 5321 §3.6.2: an MX never relays

@@ -57,11 +57,17 @@ export class Srs {
     this.#secret = secret;
   }
 
-  /** The SRS address at `ourDomain` for the original sender `address` (`local@domain`). */
+  /**
+   * The SRS address at `ourDomain` for the original sender `address` (`local@domain`); the address itself when it
+   * cannot be rewritten (a quoted local part or an address literal, or a result over 256 octets).
+   */
   forward(address: string, ourDomain: string, now = Date.now()): string {
     const at = address.lastIndexOf("@");
     const local = address.slice(0, at);
     const domain = address.slice(at + 1);
+    if (!/^[^\s"=@]+$/.test(local) || !/^[a-z0-9.-]+$/i.test(domain) || local.length + domain.length > 230) {
+      return address;
+    }
     const t = today(now);
     const time = BASE32[t >> 5]! + BASE32[t & 31]!;
     return `SRS0=${hash(this.#secret, time, domain, local)}=${time}=${domain}=${local}@${ourDomain}`;

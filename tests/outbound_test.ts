@@ -357,6 +357,43 @@ Deno.test({
           list = await cli(a, ["queue", "list"]);
         }
         assert.match(list, /<>\s+carol@c\.test/, list + await cli(a, ["queue", "log"]));
+        // A long original address makes an SRS local part over 64 octets: it still takes bounces, only bounces.
+        const long = "notifications-noreply-automated-system@accounts.c.test";
+        await swaks([
+          "--server",
+          `${IP.a}:${port}`,
+          "--from",
+          long,
+          "--to",
+          "tobob@a.test",
+          "--header",
+          "Subject: long",
+        ]);
+        const [longCopy] = await waitForMail(b, "bob@b.test", /Subject: long/);
+        const srsAddress = /^Return-Path: <(srs0=[^>]+)>/im.exec(longCopy!)![1]!;
+        assert.ok(srsAddress.split("@")[0]!.length > 64, srsAddress);
+        const bounce = await swaks([
+          "--server",
+          `${IP.a}:${port}`,
+          "--from",
+          "<>",
+          "--to",
+          srsAddress,
+          "--quit-after",
+          "RCPT",
+        ]);
+        assert.match(bounce.out, /<- +250 /, bounce.out);
+        const notBounce = await swaks([
+          "--server",
+          `${IP.a}:${port}`,
+          "--from",
+          "x@c.test",
+          "--to",
+          srsAddress,
+          "--quit-after",
+          "RCPT",
+        ]);
+        assert.match(notBounce.out, /<\*\* +550 5\.7\.1 SRS addresses accept only bounces/, notBounce.out);
         // A made-up SRS address is refused.
         for (const id of list.matchAll(/^(\d+)\s.*carol@c\.test/gm)) await cli(a, ["queue", "delete", id[1]!]);
         const forged = await swaks([

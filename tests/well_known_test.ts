@@ -100,6 +100,27 @@ Deno.test({
       assert.deepEqual(logins, ["alice@example.test", "alice@example.test"]);
       assert.deepEqual(dports, [String(server.ports["IMAPS"]), String(server.ports["SMTP submissions"])]);
       assert.equal((await curl(port, "mail.example.test", "/admin")).status, "404");
+      // Hostile requests: an oversized body is refused unread; a pathological one is answered at once.
+      const file = await Deno.makeTempFile();
+      await Deno.writeTextFile(file, "<EMailAddress>" + "x".repeat(20_000));
+      const big = await curl(port, "autodiscover.example.test", "/autodiscover/autodiscover.xml", [
+        "-X",
+        "POST",
+        "--data-binary",
+        `@${file}`,
+      ]);
+      assert.equal(big.status, "413");
+      await Deno.writeTextFile(file, "<EMailAddress>" + "@".repeat(16_000));
+      const started = Date.now();
+      const odd = await curl(port, "autodiscover.example.test", "/autodiscover/autodiscover.xml", [
+        "-X",
+        "POST",
+        "--data-binary",
+        `@${file}`,
+      ]);
+      assert.equal(odd.status, "404");
+      assert.ok(Date.now() - started < 2000, "no catastrophic backtracking");
+      await Deno.remove(file);
     } finally {
       await server.stop();
       await Deno.remove(dir, { recursive: true });

@@ -30,6 +30,11 @@ export async function rcpt(ctx: SmtpContext, cmd: RcptCommand): Promise<void> {
     o.log.info("recipient over quota", { rcpt: address });
     throw reply("OVERQUOTA_TEMP"); // RFC 3463 X.2.2, temporary: 452
   }
+  // SRS addresses take bounces (null sender) only: anything else would let whoever learned one relay through us.
+  if (decision.srs && tx.mailFrom !== "") {
+    o.log.warn("SRS address used by a non-bounce", { mail_from: tx.mailFrom, rcpt: address });
+    throw reply("POLICY_REJECTED", "SRS addresses accept only bounces (an empty sender)");
+  }
   if (cmd.params.notify || cmd.params.orcpt) {
     decision.dsn = {
       ...(cmd.params.notify ? { notify: [...cmd.params.notify] } : {}),

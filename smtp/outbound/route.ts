@@ -26,6 +26,11 @@ export type Route =
 
 type MtaStsPolicy = Parameters<typeof validateMx>[1];
 
+/** Whether a domain has an MTA-STS policy cannot be known right now (its cache is unreadable). */
+export class MtaStsUnknown extends Error {
+  override name = "MtaStsUnknown";
+}
+
 /** Where MTA-STS policies are kept between fetches (the store's `mta_sts_policies`). */
 export interface MtaStsStore {
   get(domain: string): Promise<Record<string, unknown> | undefined>;
@@ -46,16 +51,26 @@ export class MtaStsCache {
     this.#store = store;
   }
 
-  /** The domain's policy, or undefined when it has none (or mode none). */
+  /**
+   * The domain's policy, or undefined when it has none (or mode none). Throws {@linkcode MtaStsUnknown} when the
+   * cache cannot be read: then nobody knows whether the domain enforces, and the mail must wait.
+   */
   async policy(domain: string): Promise<MtaStsPolicy | undefined> {
-    const known = (await this.#store.get(domain) ?? null) as MtaStsPolicy | null;
+    let known: MtaStsPolicy | null;
+    try {
+      known = (await this.#store.get(domain) ?? null) as MtaStsPolicy | null;
+    } catch (e) {
+      throw new MtaStsUnknown(`cannot read the cached MTA-STS policy of ${domain}: ${(e as Error).message}`);
+    }
     const result = await getPolicy(domain, known, { resolver: this.#resolver.forMailauth() as never, timeout: 30_000 });
     const p = result.policy;
     // A fresh policy, or the placeholder that stops refetching a broken one for a while, is kept; a cached one
     // applied because the fetch failed is not (its expiry stays what it was).
-    if (p?.expires && (result.status !== "errored" || p.mode === "none")) {
+    if (p?.expires && (result.status === "found" || (result.status === "errored" && p.mode === "none"))) {
       const { error: _error, ...kept } = p;
-      await this.#store.put(domain, kept as Record<string, unknown>, new Date(p.expires));
+      // Not keeping it only means fetching it again next time; the policy applies now either way.
+      await this.#store.put(domain, kept as Record<string, unknown>, new Date(p.expires))
+        .catch((e) => log.warn("cannot cache an MTA-STS policy", { domain, error: e as Error }));
     }
     return p && p.mode !== "none" ? p : undefined;
   }
@@ -91,6 +106,7 @@ export async function resolveRoute(domain: string, resolver: Resolver, mtaSts?: 
     try {
       policy = await mtaSts.policy(domain);
     } catch (e) {
+      if (e instanceof MtaStsUnknown) return { kind: "temporary", reason: e.message };
       // RFC 8461 §5: no usable policy (and none cached) → deliver as without one
       log.warn("MTA-STS policy lookup failed", { domain, error: e as Error });
       policy = undefined;

@@ -21,6 +21,7 @@ import { type AttemptResult, type ClaimedRecipient, type Delivery, hex, type Sto
 import { type ClientOptions, type Reply, SmtpClient, SmtpClientError } from "./client.ts";
 import { buildDsn, type DsnRecipient, statusFromReply } from "./dsn.ts";
 import { signMessage } from "../mail_auth.ts";
+import type { Srs } from "../srs.ts";
 import { hostAddresses, MtaStsCache, resolveRoute, type Route, type RouteHost } from "./route.ts";
 
 const log = logger("outbound");
@@ -54,6 +55,8 @@ export interface WorkerOptions {
   sourceAddress?: string;
   ca?: string[];
   smarthost?: Smarthost;
+  /** To send notices about forwarded mail straight to the original sender behind our SRS address. */
+  srs?: Srs;
 }
 
 /** One message to one domain: a content, its envelope and the recipients there. */
@@ -62,6 +65,8 @@ interface OutMessage {
   /** Loaded just before it is sent (or reported) and dropped after: memory holds only messages in flight. */
   content?: Uint8Array;
   recipients: ClaimedRecipient[];
+  /** Its outcome is recorded (or its rows were given back). */
+  done?: boolean;
 }
 
 /** The messages one connection delivers. */
@@ -248,6 +253,21 @@ export class DeliveryWorker {
    * so a crash repeats at most the message in flight.
    */
   async #deliverJob(job: Job): Promise<void> {
+    try {
+      await this.#deliverMessages(job);
+    } catch (e) {
+      // Whatever went wrong (a store error, a bug): the messages not yet recorded are given back, due now,
+      // rather than sitting leased until the lease runs out.
+      log.error("delivery job failed; its unrecorded messages are given back", {
+        error: e as Error,
+        domain: job.domain,
+      });
+      const open = job.messages.filter((m) => !m.done).flatMap((m) => m.recipients);
+      await this.#o.store.queue.release(open).catch(() => {});
+    }
+  }
+
+  async #deliverMessages(job: Job): Promise<void> {
     const route = await this.#route(job.domain);
     if (route.kind !== "deliver") {
       for (const m of job.messages) {
@@ -268,7 +288,9 @@ export class DeliveryWorker {
       for (const [index, m] of job.messages.entries()) {
         // Past half the lease (or stopping): give the rest back rather than risk another claim sending them too.
         if (this.#stopped || Date.now() - job.claimedAt > this.#leaseMs / 2) {
-          await this.#o.store.queue.release(job.messages.slice(index).flatMap((x) => x.recipients));
+          const rest = job.messages.slice(index);
+          await this.#o.store.queue.release(rest.flatMap((x) => x.recipients));
+          rest.forEach((x) => x.done = true);
           return;
         }
         // RFC 8689 §4.2.1: REQUIRETLS also needs the MX hosts themselves verified — by MTA-STS here (DNSSEC is not
@@ -494,6 +516,10 @@ export class DeliveryWorker {
         }
       }
     }
+    for (const o of outcomes) {
+      o.m.done = true;
+      delete o.m.content; // recorded: the bytes are no longer needed
+    }
     for (let attempt = 1;; attempt++) {
       try {
         return await this.#o.store.queue.settle(settled);
@@ -515,9 +541,13 @@ export class DeliveryWorker {
    */
   async #signNotice(raw: Uint8Array): Promise<Uint8Array> {
     const labels = this.#o.hostname.toLowerCase().split(".");
-    for (let i = 0; i < labels.length - 1; i++) {
-      const keys = await this.#o.store.dkim.signing(labels.slice(i).join("."));
-      if (keys.length) return (await signMessage(raw, keys)).signed;
+    try {
+      for (let i = 0; i < labels.length - 1; i++) {
+        const keys = await this.#o.store.dkim.signing(labels.slice(i).join("."));
+        if (keys.length) return (await signMessage(raw, keys)).signed;
+      }
+    } catch (e) {
+      log.error("cannot DKIM-sign a delivery notice; it goes unsigned", { error: e as Error });
     }
     return raw;
   }
@@ -551,7 +581,13 @@ export class DeliveryWorker {
       messageIdDomain: this.#o.hostname,
     });
     const store = this.#o.store;
-    const local = await store.aliases.resolve(sender, { catchAll: false });
+    // Forwarded mail has our SRS address as sender: the notice goes straight to the original sender behind it.
+    const at = sender.lastIndexOf("@");
+    const original =
+      /^srs0=/i.test(sender) && await store.domains.idOf(sender.slice(at + 1).toLowerCase()) !== undefined
+        ? this.#o.srs?.reverse(sender.slice(0, at))
+        : undefined;
+    const local = original ? undefined : await store.aliases.resolve(sender, { catchAll: false });
     const outgoing = local?.inboxIds.length ? undefined : await this.#signNotice(raw);
     const delivery: Delivery = !outgoing
       ? { raw, parsed: await parseMessage(raw), targets: local!.inboxIds.map((mailboxId) => ({ mailboxId })) }
@@ -562,7 +598,7 @@ export class DeliveryWorker {
         queue: [{
           submissionId: `dsn.${first.submissionId}`,
           mailFrom: "",
-          recipient: sender,
+          recipient: original ?? sender,
           ...(requireTls ? { dsn: { requiretls: true } } : {}),
         }],
       };

@@ -454,8 +454,10 @@ function parseMailbox(text: string, kind: "bad-sender" | "bad-recipient", verb: 
   }
   const localRaw = text.slice(0, at);
   const domainRaw = text.slice(at + 1);
-  // RFC 5321 §4.5.3.1.1: local part at most 64 octets.
-  if (octets(localRaw) > 64) throw fail("local part too long");
+  // RFC 5321 §4.5.3.1.1: local part at most 64 octets — except SRS addresses (smtp/srs.ts), which carry a whole
+  // original address and often exceed it (§4.5.3.1 asks receivers not to impose limits where they can).
+  const limit = /^srs[01]=/i.test(localRaw) ? 256 : 64;
+  if (octets(localRaw) > limit) throw fail("local part too long");
 
   let domain: string | undefined;
   let literal = false;

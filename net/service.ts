@@ -40,6 +40,9 @@ export class ConnectionService<K extends string> {
   readonly #sessions = new Set<Session>();
   readonly #perIp = new Map<string, number>();
   #nextId = 0;
+  /** Random per process: session ids stay unique across instances and restarts. */
+  readonly #instance = Array.from(crypto.getRandomValues(new Uint8Array(3)), (b) => b.toString(36).padStart(2, "0"))
+    .join("");
   #closing = false;
 
   constructor(options: ServiceOptions<K>) {
@@ -83,7 +86,8 @@ export class ConnectionService<K extends string> {
     socket.on("error", () => {}); // reported through the session's reads
     const conn = new Connection(socket, secure ? tlsInfo(socket as TLSSocket) : null);
     const ip = conn.remoteAddress;
-    const id = `${Date.now().toString(36)}${(this.#nextId++).toString(36)}`;
+    // Unique across instances sharing a database (it names queued submissions): time, randomness, a counter.
+    const id = `${Date.now().toString(36)}${this.#instance}${(this.#nextId++).toString(36)}`;
     const perIp = (this.#perIp.get(ip) ?? 0) + 1;
     if (this.#closing || perIp > this.#o.maxConnectionsPerIp || this.#sessions.size >= this.#o.maxConnections) {
       const reason = this.#closing ? "closing" : "busy";

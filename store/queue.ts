@@ -198,6 +198,16 @@ export class Queue {
     return rows.length;
   }
 
+  /** Extends the lease of rows still being delivered (a long job keeps them from being claimed again). */
+  async renew(rows: readonly { id: number; lease: string }[], leaseMs: number): Promise<void> {
+    if (!rows.length) return;
+    await this.#db.query(
+      `UPDATE outbound_queue q SET next_attempt_at = now() + make_interval(secs => $3)
+         FROM unnest($1::bigint[], $2::text[]) AS t(id, lease) WHERE q.id = t.id AND q.lease = t.lease`,
+      [rows.map((r) => r.id), rows.map((r) => r.lease), leaseMs / 1000],
+    );
+  }
+
   /** Gives claimed rows back, due now (a worker stopping, or not getting to them within its lease). */
   async release(rows: readonly { id: number; lease: string }[]): Promise<void> {
     if (!rows.length) return;

@@ -75,7 +75,7 @@ interface Job {
   route: string;
   domain: string;
   messages: OutMessage[];
-  /** When its rows were claimed: past half the lease, the job gives the rest back instead of starting them. */
+  /** When its lease was taken or last renewed: past half the lease, the job gives the rest back. */
   claimedAt: number;
 }
 
@@ -286,13 +286,7 @@ export class DeliveryWorker {
     let failure: ConnectFailure = { text: "no mail server could be reached" };
     try {
       for (const [index, m] of job.messages.entries()) {
-        // Past half the lease (or stopping): give the rest back rather than risk another claim sending them too.
-        if (this.#stopped || Date.now() - job.claimedAt > this.#leaseMs / 2) {
-          const rest = job.messages.slice(index);
-          await this.#o.store.queue.release(rest.flatMap((x) => x.recipients));
-          rest.forEach((x) => x.done = true);
-          return;
-        }
+        if (!await this.#keepLease(job, index)) return;
         // RFC 8689 §4.2.1: REQUIRETLS also needs the MX hosts themselves verified — by MTA-STS here (DNSSEC is not
         // validated), or a configured smarthost. Without that the message must not go out: it bounces.
         if (m.recipients[0]!.dsn.requiretls && route.mtaSts !== "enforce" && !this.#o.smarthost) {
@@ -312,6 +306,7 @@ export class DeliveryWorker {
             return;
           }
           ({ client, host } = c);
+          if (!await this.#keepLease(job, index)) return; // connecting took very long
         }
         const at = { host: host!.name, ip: client.remoteAddress, tls: client.tls };
         let outcomes: Outcome[];
@@ -342,6 +337,26 @@ export class DeliveryWorker {
     } finally {
       await client?.quit();
     }
+  }
+
+  /**
+   * Keeps the job's claim on messages `index…`: past half the lease (a connect or send that took very long, or
+   * stopping) they are given back — another claim may have them already — and false is returned; past a quarter
+   * the lease is renewed, so a long job is not claimed again meanwhile.
+   */
+  async #keepLease(job: Job, index: number): Promise<boolean> {
+    const rest = job.messages.slice(index);
+    const held = Date.now() - job.claimedAt;
+    if (this.#stopped || held > this.#leaseMs / 2) {
+      await this.#o.store.queue.release(rest.flatMap((x) => x.recipients));
+      rest.forEach((x) => x.done = true);
+      return false;
+    }
+    if (held > this.#leaseMs / 4) {
+      await this.#o.store.queue.renew(rest.flatMap((x) => x.recipients), this.#leaseMs);
+      job.claimedAt = Date.now();
+    }
+    return true;
   }
 
   /** The message's bytes, loaded on first use. */

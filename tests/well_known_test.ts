@@ -109,7 +109,8 @@ Deno.test({
         "--data-binary",
         `@${file}`,
       ]);
-      assert.equal(big.status, "413");
+      // 413, or the connection closed while curl was still sending what the server would not read.
+      assert.match(big.status, /^(413|000)$/);
       await Deno.writeTextFile(file, "<EMailAddress>" + "@".repeat(16_000));
       const started = Date.now();
       const odd = await curl(port, "autodiscover.example.test", "/autodiscover/autodiscover.xml", [

@@ -11,8 +11,10 @@
  * local, else queued to them with the null sender — and mail from the null sender is never bounced (RFC 5321
  * §4.5.5). A sender waiting longer than `delay_warning` hears once that their message is delayed.
  *
- * Order of effects, so nothing is lost: the DSN is committed before the queue row is removed; a crash in between
- * repeats a DSN rather than losing one.
+ * Order of effects, so nothing is lost and little repeats: each message's attempt is recorded (queue rows and
+ * delivery log, one transaction) as soon as it ends, so a crash repeats at most the messages in flight; its DSN is
+ * committed before its rows go, so a crash in between repeats a DSN rather than losing one. Rows carry the claim's
+ * lease token: a worker that outlived its lease cannot touch rows claimed again since, and long jobs renew it.
  */
 import { logger } from "../../log.ts";
 import { parseMessage } from "../../mail/parse.ts";

@@ -1,11 +1,12 @@
 /**
  * @module
- * `deno task bench <name>`: prints figures (never pass/fail). Names: store, smtp, imap, outbound.
+ * `deno task bench <name>`: prints figures (never pass/fail). Names: store, smtp, imap, imap-idle, outbound.
  */
 const BENCHES: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
   store: () => import("./store.ts"),
   smtp: () => import("./smtp.ts"),
   imap: () => import("./imap.ts"),
+  "imap-idle": () => import("./imap_idle.ts"),
   outbound: () => import("./outbound.ts"),
 };
 

@@ -11,16 +11,9 @@ import { cpuSeconds } from "./_proc.ts";
 import { parseMessage } from "../mail/parse.ts";
 import { Store } from "../store/mod.ts";
 import { startDns } from "../tests/dns_server.ts";
-import { createTestDatabase, postgresUnavailableReason } from "../tests/harness.ts";
+import { createTestDatabase, freePort, postgresUnavailableReason } from "../tests/harness.ts";
 import { certificate } from "../tests/mail_world.ts";
 import { startServerProcess } from "../tests/server_process.ts";
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 export async function run(argv: string[]): Promise<void> {
   const { options } = parseArgs(argv, new Set(["count", "size", "concurrency"]));

@@ -35,6 +35,14 @@ export function normalizeDomain(input: string): string | undefined {
   return d;
 }
 
+/**
+ * The longest local part accepted, in octets: 64 (RFC 5321 §4.5.3.1.1) — except SRS addresses (smtp/srs.ts), which
+ * carry a whole original address and often exceed it (§4.5.3.1 asks receivers not to impose limits where they can).
+ */
+export function maxLocalPartOctets(local: string): number {
+  return /^srs[01]=/i.test(local) ? 256 : 64;
+}
+
 /** Parses and normalises `local@domain`; undefined when invalid. A quoted local part is not accepted. */
 export function parseAddress(input: string): Address | undefined {
   const s = input.trim();
@@ -43,8 +51,7 @@ export function parseAddress(input: string): Address | undefined {
   const local = s.slice(0, at);
   const domain = normalizeDomain(s.slice(at + 1));
   if (!domain) return undefined;
-  // RFC 5321 §4.5.3.1.1: 64 octets; SRS addresses (smtp/srs.ts) may be longer.
-  if (new TextEncoder().encode(local).length > (/^srs[01]=/i.test(local) ? 256 : 64)) return undefined;
+  if (new TextEncoder().encode(local).length > maxLocalPartOctets(local)) return undefined;
   const parts = local.split(".");
   if (!parts.every((p) => p.length > 0 && ATEXT.test(p))) return undefined;
   const l = local.normalize("NFC").toLowerCase();

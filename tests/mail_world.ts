@@ -42,6 +42,19 @@ export async function cli(inst: Instance, args: string[], stdin?: string): Promi
   return r.stdout;
 }
 
+/**
+ * Runs a CLI command every 100 ms until its output matches `pattern` (at most `tries` times); returns the last
+ * output, matching or not, for the caller's assertion.
+ */
+export async function waitForCli(inst: Instance, args: string[], pattern: RegExp, tries = 100): Promise<string> {
+  let out = "";
+  for (let i = 0; i < tries && !pattern.test(out); i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, 100));
+    out = await cli(inst, args);
+  }
+  return out;
+}
+
 export async function startInstance(
   domain: string,
   ip: string,

@@ -28,6 +28,7 @@ import {
   send,
   startInstance,
   swaks,
+  waitForCli,
   waitForMail,
 } from "./mail_world.ts";
 import { runCli, startServerProcess } from "./server_process.ts";
@@ -182,11 +183,7 @@ Deno.test({
       await t.step("queue retry and delete", async () => {
         // Mail for c.test (down again) waits in the queue; retry makes it due now; delete removes it silently.
         await send(a, "carol@a.test", { to: "queued@c.test", subject: "to delete" });
-        let list = "";
-        for (let i = 0; i < 100 && !/queued@c\.test/.test(list); i++) {
-          await new Promise((r) => setTimeout(r, 100));
-          list = await cli(a, ["queue", "list"]);
-        }
+        const list = await waitForCli(a, ["queue", "list"], /queued@c\.test/);
         const id = /^(\d+)\s.*queued@c\.test/m.exec(list)?.[1];
         assert.ok(id, list);
         assert.match(await cli(a, ["queue", "retry", id]), /1 queue entry will be tried now/);
@@ -266,20 +263,14 @@ Deno.test({
       await t.step("remote down: retried, delivered when it comes back", async () => {
         await send(a, "carol@a.test", { to: "someone@c.test", subject: "retry me" });
         // Nothing listens on mx.c.test yet: wait for a failed attempt, then start Postfix's smtp-sink there.
-        for (let i = 0; i < 80 && !/deferred\s+someone@c\.test/.test(await cli(a, ["queue", "log"])); i++) {
-          await new Promise((r) => setTimeout(r, 100));
-        }
+        await waitForCli(a, ["queue", "log"], /deferred\s+someone@c\.test/, 80);
         const sink = new Deno.Command("smtp-sink", {
           args: ["-u", "nobody", `${IP.c}:${port}`, "10"],
           stdout: "null",
           stderr: "null",
         }).spawn();
         try {
-          for (let i = 0; i < 100; i++) {
-            if (/delivered\s+someone@c\.test/.test(await cli(a, ["queue", "log", "someone@c.test"]))) break;
-            await new Promise((r) => setTimeout(r, 100));
-          }
-          const log = await cli(a, ["queue", "log", "someone@c.test"]);
+          const log = await waitForCli(a, ["queue", "log", "someone@c.test"], /delivered\s+someone@c\.test/);
           assert.match(log, /delivered\s+someone@c\.test/, log);
           assert.match(log, /deferred\s+someone@c\.test/, log);
         } finally {
@@ -351,11 +342,7 @@ Deno.test({
           "Subject: forwarded into a wall",
         ]);
         assert.match(wall.out, /<- {2}250 /, wall.out);
-        let list = "";
-        for (let i = 0; i < 40 && !/<>\s+carol@c\.test/.test(list); i++) {
-          await new Promise((r) => setTimeout(r, 100));
-          list = await cli(a, ["queue", "list"]);
-        }
+        const list = await waitForCli(a, ["queue", "list"], /<>\s+carol@c\.test/, 40);
         assert.match(list, /<>\s+carol@c\.test/, list + await cli(a, ["queue", "log"]));
         // A long original address makes an SRS local part over 64 octets: it still takes bounces, only bounces.
         const long = "notifications-noreply-automated-system@accounts.c.test";
@@ -423,9 +410,7 @@ Deno.test({
           "Subject: a bounce",
         ]);
         assert.match(r.out, /<- {2}250 /, r.out);
-        for (let i = 0; i < 100 && !/bounced\s+ghost@b\.test/.test(await cli(a, ["queue", "log"])); i++) {
-          await new Promise((r) => setTimeout(r, 100));
-        }
+        await waitForCli(a, ["queue", "log"], /bounced\s+ghost@b\.test/);
         assert.match(await cli(a, ["queue", "log", "ghost@b.test"]), /bounced\s+ghost@b\.test/);
         assert.match(await cli(a, ["queue", "list"]), /The queue is empty/);
       });
@@ -485,11 +470,7 @@ Deno.test({
             policy = policy.replace("mx: mx.b.test", "mx: other.b.test");
             await dns.reload(withPolicy("2"));
             await send(a, "alice@a.test", { to: "bob@b.test", subject: "mx not in policy" });
-            let list = "";
-            for (let i = 0; i < 100 && !/bob@b\.test.*MTA-STS/.test(list); i++) {
-              await new Promise((r) => setTimeout(r, 100));
-              list = await cli(a, ["queue", "list"]);
-            }
+            const list = await waitForCli(a, ["queue", "list"], /bob@b\.test.*MTA-STS/);
             assert.match(list, /bob@b\.test.*matches its MTA-STS policy/, list);
             // The policy is fixed: the retry goes out.
             policy = policy.replace("mx: other.b.test", "mx: mx.b.test");

@@ -8,7 +8,7 @@
  * a space after "FROM:"/"TO:", several spaces between parameters, extra words after the EHLO domain) and
  * strict where ambiguity would be dangerous (angle brackets are required; control characters are refused).
  */
-import { type Address, normalizeDomain, parseAddress } from "../../mail/address.ts";
+import { type Address, maxLocalPartOctets, normalizeDomain, parseAddress } from "../../mail/address.ts";
 import { SmtpReply } from "./reply.ts";
 import { REPLY_CODES, type ReplyName } from "./reply_codes.ts";
 
@@ -454,10 +454,7 @@ function parseMailbox(text: string, kind: "bad-sender" | "bad-recipient", verb: 
   }
   const localRaw = text.slice(0, at);
   const domainRaw = text.slice(at + 1);
-  // RFC 5321 §4.5.3.1.1: local part at most 64 octets — except SRS addresses (smtp/srs.ts), which carry a whole
-  // original address and often exceed it (§4.5.3.1 asks receivers not to impose limits where they can).
-  const limit = /^srs[01]=/i.test(localRaw) ? 256 : 64;
-  if (octets(localRaw) > limit) throw fail("local part too long");
+  if (octets(localRaw) > maxLocalPartOctets(localRaw)) throw fail("local part too long");
 
   let domain: string | undefined;
   let literal = false;

@@ -132,11 +132,6 @@ function pgTextOrNull(s: string | null): string | null {
   return s === null ? null : pgText(s);
 }
 
-/** JSON for a jsonb column: jsonb rejects the escape \u0000 (an even run of backslashes before it is literal). */
-function pgJson(value: unknown): string {
-  return JSON.stringify(value).replace(/(?<!\\)((?:\\\\)*)\\u0000/g, "$1\\ufffd");
-}
-
 /** Flags as stored: distinct and sorted, so two flag sets compare as arrays. */
 export function normalizeFlags(flags: readonly string[]): string[] {
   return [...new Set(flags)].sort();
@@ -395,19 +390,30 @@ export class Messages {
         );
         if ((acct?.used_bytes ?? 0) + need > options.quotaBytes) throw new QuotaExceededError("over quota");
       }
+      const bytes = source.reduce((n, r) => n + r.size, 0);
       const [dst] = await tx.query<{ first_uid: number; modseq: number }>(
-        `UPDATE mailboxes SET uid_next = uid_next + $2, highest_modseq = highest_modseq + 1 WHERE id = $1
-          RETURNING uid_next - $2 AS first_uid, highest_modseq AS modseq`,
-        [toMailboxId, source.length],
+        `WITH m AS (
+           UPDATE mailboxes SET uid_next = uid_next + $2, highest_modseq = highest_modseq + 1,
+                                message_count = message_count + $2, size_bytes = size_bytes + $3
+            WHERE id = $1
+           RETURNING account_id, uid_next - $2 AS first_uid, highest_modseq AS modseq),
+         used AS (UPDATE accounts SET used_bytes = used_bytes + $3 WHERE id = (SELECT account_id FROM m))
+         SELECT first_uid, modseq FROM m`,
+        [toMailboxId, source.length, bytes],
       );
       if (!dst) throw new NotFoundError("target mailbox vanished");
       const srcUids = source.map((r) => r.uid);
       const newUids = srcUids.map((_, i) => dst.first_uid + i);
+      // The copies share the content: its reference count goes up (the counters are kept here, migration 005).
       await tx.query(
-        `INSERT INTO messages (mailbox_id, uid, modseq, flags, internal_date, size, blob_hash, message_id)
+        `WITH ins AS (
+           INSERT INTO messages (mailbox_id, uid, modseq, flags, internal_date, size, blob_hash, message_id)
            SELECT $1, n.new_uid, $2, m.flags, m.internal_date, m.size, m.blob_hash, m.message_id
              FROM unnest($4::bigint[], $5::bigint[]) AS n(old_uid, new_uid)
-             JOIN messages m ON m.mailbox_id = $3 AND m.uid = n.old_uid`,
+             JOIN messages m ON m.mailbox_id = $3 AND m.uid = n.old_uid
+           RETURNING blob_hash)
+         UPDATE blobs b SET refcount = b.refcount + n.c
+           FROM (SELECT blob_hash, count(*) AS c FROM ins GROUP BY blob_hash) n WHERE b.hash = n.blob_hash`,
         [toMailboxId, dst.modseq, fromMailboxId, srcUids, newUids],
       );
       await tx.query(
@@ -470,7 +476,8 @@ export class Messages {
  * existing row is locked by DO UPDATE so a concurrent delete of its last reference cannot remove it), UID/MODSEQ
  * allocation under row locks taken in mailbox-id order, message rows, change log and NOTIFY; then the outbound
  * queue rows. Without queue rows it is atomic by itself and runs in autocommit; with them the caller wraps it
- * in a transaction. Foreign keys and the counter triggers run at the end of the statement and see its rows.
+ * in a transaction. It keeps the counters (content reference counts, mailbox and account totals) itself; foreign
+ * keys are checked at the end of the statement and see its rows.
  */
 async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Appended[][]> {
   const unique = [...new Map(batch.map((d) => [d.hash, d])).values()].sort((a, b) => (a.hash < b.hash ? -1 : 1));
@@ -482,7 +489,8 @@ async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Ap
     offsets.push(at + 1); // substring() counts from 1
     at += d.raw.length;
   }
-  const perMailbox = new Map<number, number>();
+  const perMailbox = new Map<number, { n: number; bytes: number }>();
+  const perBlob = new Map<string, number>(); // hash → message rows pointing at it
   const rows = {
     mb: [] as number[],
     ord: [] as number[],
@@ -495,7 +503,11 @@ async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Ap
   const now = new Date().toISOString();
   for (const d of batch) {
     for (const t of d.targets) {
-      perMailbox.set(t.mailboxId, (perMailbox.get(t.mailboxId) ?? 0) + 1);
+      const m = perMailbox.get(t.mailboxId) ?? { n: 0, bytes: 0 };
+      m.n++;
+      m.bytes += d.raw.length;
+      perMailbox.set(t.mailboxId, m);
+      perBlob.set(d.hash, (perBlob.get(d.hash) ?? 0) + 1);
       rows.mb.push(t.mailboxId);
       rows.ord.push(rows.ord.length);
       rows.flags.push(JSON.stringify(normalizeFlags(t.flags ?? [])));
@@ -506,21 +518,29 @@ async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Ap
     }
   }
   const ids = [...perMailbox.keys()].sort((a, b) => a - b);
+  // The counters the delete trigger decrements are incremented here, in rows this statement writes anyway
+  // (migration 005): blobs.refcount, mailboxes.message_count/size_bytes, accounts.used_bytes.
   const result = await q.query<{ ord: number; uid: number; modseq: number; mb: number }>(
     `WITH
      b AS (
-       INSERT INTO blobs (hash, data, size, structure, search_text, header_text, sent_on)
-       SELECT decode(h, 'hex'), substring($1::bytea FROM o::int FOR l::int), l, s::jsonb, lower(t), lower(ht), sd
-         FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::date[])
-              AS r(h, o, l, s, t, ht, sd)
-       ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount
+       INSERT INTO blobs (hash, data, size, structure, search_text, header_text, sent_on, refcount)
+       SELECT decode(h, 'hex'), substring($1::bytea FROM o::int FOR l::int), l, s::json, lower(t), lower(ht), sd, rc
+         FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::date[],
+                     $19::int[]) AS r(h, o, l, s, t, ht, sd, rc)
+       ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount + excluded.refcount
        RETURNING 1),
      locked AS (SELECT id FROM mailboxes WHERE id = ANY($9::bigint[]) ORDER BY id FOR UPDATE),
      alloc AS (
-       UPDATE mailboxes m SET uid_next = m.uid_next + u.n, highest_modseq = m.highest_modseq + 1
-         FROM unnest($9::bigint[], $10::bigint[]) AS u(id, n), locked l
+       UPDATE mailboxes m SET uid_next = m.uid_next + u.n, highest_modseq = m.highest_modseq + 1,
+                              message_count = m.message_count + u.n, size_bytes = m.size_bytes + u.bytes
+         FROM unnest($9::bigint[], $10::bigint[], $20::bigint[]) AS u(id, n, bytes), locked l
         WHERE m.id = u.id AND l.id = u.id
-       RETURNING m.id, m.uid_next - u.n AS first_uid, m.highest_modseq AS modseq),
+       RETURNING m.id, m.account_id, u.bytes, m.uid_next - u.n AS first_uid, m.highest_modseq AS modseq),
+     used AS (
+       UPDATE accounts a SET used_bytes = a.used_bytes + s.bytes
+         FROM (SELECT account_id, sum(bytes) AS bytes FROM alloc GROUP BY account_id) s
+        WHERE a.id = s.account_id
+       RETURNING 1),
      r AS (
        SELECT x.*, a.first_uid + row_number() OVER (PARTITION BY x.mb ORDER BY x.ord) - 1 AS uid, a.modseq
          FROM unnest($11::bigint[], $12::bigint[], $13::text[], $14::timestamptz[], $15::bigint[], $16::text[],
@@ -550,12 +570,12 @@ async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Ap
       unique.map((d) => d.hash),
       offsets,
       unique.map((d) => d.raw.length),
-      unique.map((d) => pgJson(d.parsed.structure)),
+      unique.map((d) => JSON.stringify(d.parsed.structure)),
       unique.map((d) => pgText(d.parsed.searchText)),
       unique.map((d) => pgText(d.parsed.headerText ?? "")),
       unique.map((d) => d.parsed.sentDay ?? null),
       ids,
-      ids.map((id) => perMailbox.get(id)!),
+      ids.map((id) => perMailbox.get(id)!.n),
       rows.mb,
       rows.ord,
       rows.flags,
@@ -564,6 +584,8 @@ async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Ap
       rows.hash,
       rows.mid,
       CHANGES_CHANNEL,
+      unique.map((d) => perBlob.get(d.hash) ?? 0),
+      ids.map((id) => perMailbox.get(id)!.bytes),
     ],
   ).catch((e) => {
     if (/division by zero/.test(String((e as Error).message))) {

@@ -8,6 +8,7 @@ import init from "./migrations/001_init.sql" with { type: "text" };
 import outboundQueue from "./migrations/002_outbound_queue.sql" with { type: "text" };
 import search from "./migrations/003_search.sql" with { type: "text" };
 import delivery from "./migrations/004_delivery.sql" with { type: "text" };
+import ingest from "./migrations/005_ingest.sql" with { type: "text" };
 
 /** A migration: applied once, in version order. */
 export interface Migration {
@@ -22,6 +23,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 2, name: "outbound_queue", sql: outboundQueue },
   { version: 3, name: "search", sql: search },
   { version: 4, name: "delivery", sql: delivery },
+  { version: 5, name: "ingest", sql: ingest },
 ];
 
 /** Advisory lock key held while migrating ("silvermail" in ASCII, truncated to int8). */

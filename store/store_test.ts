@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { storeTest } from "../tests/harness.ts";
-import { migrate } from "./migrate.ts";
+import { migrate, MIGRATIONS } from "./migrate.ts";
 import { ConflictError, InvalidInputError, NotFoundError, type ParsedContent, Store } from "./mod.ts";
 
 const PW = "correct horse battery";
@@ -14,7 +14,7 @@ const bytes = (s: string) => new TextEncoder().encode(s);
 storeTest("migrations are applied once, also when run again", async (_t, { store }) => {
   assert.deepEqual(await migrate(store.db), []);
   const rows = await store.db.query<{ version: number }>("SELECT version FROM schema_migrations");
-  assert.deepEqual(rows.map((r) => r.version).sort(), [1, 2, 3, 4]);
+  assert.deepEqual(rows.map((r) => r.version).sort((a, b) => a - b), MIGRATIONS.map((m) => m.version));
 });
 
 storeTest("domains: add, refuse duplicates and bad names, list, delete", async (_t, { store }) => {
@@ -290,3 +290,38 @@ storeTest("deliverAll: local copies and outbound queue rows commit together", as
   await store.db.query("DELETE FROM outbound_queue");
   assert.equal((await store.db.query("SELECT 1 FROM blobs")).length, 0);
 });
+
+storeTest(
+  "message counters stay exact through delivery, copy, move, expunge and mailbox deletion",
+  async (_t, { store }) => {
+    await store.domains.add("example.test");
+    const acct = await store.accounts.create("count@example.test", PW);
+    const inbox = (await store.mailboxes.get(acct.id, "INBOX"))!;
+    const other = await store.mailboxes.create(acct.id, "Other");
+    const raw = (s: string) => bytes(`Subject: ${s}\r\n\r\nbody ${s}\r\n`);
+    for (const s of ["a", "b", "a"]) {
+      await store.messages.deliver({
+        raw: raw(s),
+        parsed: parsed(),
+        targets: [{ mailboxId: inbox.id }],
+      });
+    }
+    await store.messages.copy(inbox.id, [1, 2], other.id);
+    await store.messages.copy(inbox.id, [3], other.id, { move: true });
+    const check = async (when: string) => {
+      const [bad] = await store.db.query<{ n: number }>(
+        `SELECT (SELECT count(*) FROM blobs b WHERE b.refcount <> (SELECT count(*) FROM messages m WHERE m.blob_hash = b.hash))
+            + (SELECT count(*) FROM mailboxes mb WHERE mb.message_count <> (SELECT count(*) FROM messages m WHERE m.mailbox_id = mb.id)
+                 OR mb.size_bytes <> (SELECT coalesce(sum(size), 0) FROM messages m WHERE m.mailbox_id = mb.id))
+            + (SELECT count(*) FROM accounts a WHERE a.used_bytes <> (SELECT coalesce(sum(m.size), 0) FROM messages m
+                 JOIN mailboxes mb ON mb.id = m.mailbox_id WHERE mb.account_id = a.id))::int AS n`,
+      );
+      assert.equal(Number(bad!.n), 0, `counters wrong after ${when}`);
+    };
+    await check("delivery, copy and move");
+    assert.equal((await store.mailboxes.get(acct.id, "Other"))!.messageCount, 3);
+    await store.mailboxes.remove(acct.id, "Other");
+    await check("deleting a mailbox");
+    assert.equal((await store.db.query("SELECT 1 FROM blobs")).length, 2, "content 'a' is stored once, 'b' still used");
+  },
+);

@@ -25,7 +25,14 @@ export interface ServerProcess {
 /** Starts `serve` with `env` (SILVERMAIL_* settings) and every listener on a free port. */
 export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", MAIN, "serve"],
+    // SILVERMAIL_TEST_DENO_FLAGS: extra `deno run` flags for the server, e.g. "--v8-flags=--prof" to profile a bench.
+    args: [
+      "run",
+      "--allow-all",
+      ...(Deno.env.get("SILVERMAIL_TEST_DENO_FLAGS")?.split(" ").filter(Boolean) ?? []),
+      MAIN,
+      "serve",
+    ],
     env: {
       NO_COLOR: "1",
       SILVERMAIL_SMTP_MX_PORT: "0",

@@ -20,7 +20,12 @@ export class SmtpReply extends Error {
 
   constructor(code: number, enhanced: string | null, lines: string | readonly string[]) {
     const all = typeof lines === "string" ? [lines] : [...lines];
+    // A reply is an expected outcome, built several times per message: no stack trace (capturing one cost
+    // more than everything else a reply does).
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(`${code}${enhanced ? ` ${enhanced}` : ""} ${all.join(" / ")}`);
+    Error.stackTraceLimit = limit;
     if (!Number.isInteger(code) || code < 200 || code > 599) throw new RangeError(`Invalid SMTP reply code ${code}`);
     if (enhanced !== null && !/^[245]\.\d{1,3}\.\d{1,3}$/.test(enhanced)) {
       throw new RangeError(`Invalid enhanced status code "${enhanced}"`);

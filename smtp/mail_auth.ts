@@ -157,6 +157,7 @@ export function authservIdOf(field: string): string | undefined {
     return id.toLowerCase();
   }
   // RFC 2045 token: up to a space, control character or tspecial.
+  // deno-lint-ignore no-control-regex
   return /^[^\x00-\x20()<>@,;:\\"/[\]?=\x7f]*/.exec(unfolded.slice(at))![0].toLowerCase();
 }
 

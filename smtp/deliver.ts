@@ -214,7 +214,7 @@ export class SmtpDelivery {
       deliveries.push({
         raw: traced,
         parsed,
-        targets: sent ? [{ mailboxId: sent.id, flags: ["\\Seen"] }] : [],
+        targets: sent ? [{ mailboxId: sent.id, flags: ["\\Seen"], keepMessageId: true }] : [],
         queue: external.map((e) => ({
           submissionId: t.id,
           // Forwarded by an alias: the sender becomes an SRS address at the alias's domain (SPF passes there).

@@ -2,7 +2,8 @@
  * @module
  * Change notifications: every commit that changes a mailbox NOTIFYs `mailboxId:modseq` pairs on one channel.
  * On Postgres that reaches every instance (LISTEN/NOTIFY); on PGlite, listeners in this process. IMAP sessions
- * subscribe and then read `mailbox_changes` from their last known MODSEQ.
+ * watch their mailbox and then catch up from their last known MODSEQ: new messages and flag changes from
+ * `messages.modseq`, expunges from the `mailbox_changes` log (store/messages.ts).
  */
 import type { SqlExecutor } from "./sql/executor.ts";
 
@@ -13,13 +14,6 @@ export const CHANGES_CHANNEL = "silvermail_changes";
 export interface MailboxChanged {
   mailboxId: number;
   modseq: number;
-}
-
-/** One change log row. */
-export interface ChangeRow {
-  modseq: number;
-  uid: number;
-  kind: "append" | "flags" | "expunge";
 }
 
 /** Fans one LISTEN out to many in-process subscribers. */
@@ -66,14 +60,6 @@ export class Changes {
       const watchers = this.#watchers.get(change.mailboxId);
       if (watchers) { for (const fn of [...watchers]) fn(change); }
     }
-  }
-
-  /** Changes of a mailbox after `modseq`, oldest first. */
-  async since(mailboxId: number, modseq: number): Promise<ChangeRow[]> {
-    return await this.#db.query<ChangeRow & Record<string, unknown>>(
-      "SELECT modseq, uid, kind FROM mailbox_changes WHERE mailbox_id = $1 AND modseq > $2 ORDER BY modseq, uid",
-      [mailboxId, modseq],
-    );
   }
 
   /** Stops listening. */

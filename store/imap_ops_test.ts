@@ -89,7 +89,7 @@ storeTest("imap ops: Sent de-duplicates an APPEND of a message saved at submissi
   await store.messages.deliver({
     raw,
     parsed: parseMessage(raw),
-    targets: [{ mailboxId: sent.id, flags: ["\\Seen"] }],
+    targets: [{ mailboxId: sent.id, flags: ["\\Seen"], keepMessageId: true }], // as submission saves it
   });
   const again = await store.messages.append(sent.id, { raw, parsed: parseMessage(raw), flags: ["\\Seen"] }, {
     dedupeByMessageId: true,

@@ -2,7 +2,8 @@
  * @module
  * Messages: delivery (store the content once, append it to many mailboxes, atomically and group-committed),
  * listing and reading. Every append allocates UIDs and a MODSEQ from the mailbox row inside the transaction
- * (never from process memory), writes the change log and NOTIFYs — so several instances can share one database.
+ * (never from process memory) and NOTIFYs; expunges are logged (`mailbox_changes`) — so several instances can
+ * share one database.
  */
 import { createHash } from "node:crypto";
 import { GroupCommit } from "./group_commit.ts";
@@ -29,6 +30,11 @@ export interface ParsedContent {
 export interface DeliveryTarget {
   mailboxId: number;
   flags?: readonly string[];
+  /**
+   * Keep the Message-ID with this copy, so that an IMAP APPEND of the same message to this mailbox finds it
+   * (Sent de-duplication). Only Sent copies need it; other copies skip the index entry.
+   */
+  keepMessageId?: boolean;
 }
 
 /** RFC 3461 delivery status notification parameters, kept for the outbound worker. */
@@ -113,7 +119,6 @@ function toMeta(r: MetaRow): MessageMeta {
 
 /** A message as listed (no body). */
 export interface MessageSummary {
-  id: number;
   mailboxId: number;
   uid: number;
   modseq: number;
@@ -185,7 +190,6 @@ export class Messages {
   /** The messages of a mailbox in UID order, without bodies. */
   async list(mailboxId: number): Promise<MessageSummary[]> {
     const rows = await this.#db.query<{
-      id: number;
       mailbox_id: number;
       uid: number;
       modseq: number;
@@ -194,12 +198,11 @@ export class Messages {
       size: number;
       message_id: string | null;
     }>(
-      `SELECT id, mailbox_id, uid, modseq, flags, internal_date, size, message_id
+      `SELECT mailbox_id, uid, modseq, flags, internal_date, size, message_id
          FROM messages WHERE mailbox_id = $1 ORDER BY uid`,
       [mailboxId],
     );
     return rows.map((r) => ({
-      id: r.id,
       mailboxId: r.mailbox_id,
       uid: r.uid,
       modseq: r.modseq,
@@ -416,11 +419,6 @@ export class Messages {
            FROM (SELECT blob_hash, count(*) AS c FROM ins GROUP BY blob_hash) n WHERE b.hash = n.blob_hash`,
         [toMailboxId, dst.modseq, fromMailboxId, srcUids, newUids],
       );
-      await tx.query(
-        `INSERT INTO mailbox_changes (mailbox_id, modseq, uid, kind)
-           SELECT $1, $2, u, 'append' FROM unnest($3::bigint[]) u`,
-        [toMailboxId, dst.modseq, newUids],
-      );
       await notifyChanges(tx, [[toMailboxId, dst.modseq]]);
       if (options.move) {
         await tx.query("DELETE FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[])", [
@@ -455,7 +453,7 @@ export class Messages {
     const [landed] = await this.deliver({
       raw: delivery.raw,
       parsed: delivery.parsed,
-      targets: [{ mailboxId, flags: delivery.flags }],
+      targets: [{ mailboxId, flags: delivery.flags, keepMessageId: !!options.dedupeByMessageId }],
       ...(delivery.internalDate ? { internalDate: delivery.internalDate } : {}),
     });
     return { uid: landed!.uid, existing: false };
@@ -474,7 +472,7 @@ export class Messages {
 /**
  * Stores a batch of deliveries with one SQL statement (data-modifying CTEs): the contents (once per hash; an
  * existing row is locked by DO UPDATE so a concurrent delete of its last reference cannot remove it), UID/MODSEQ
- * allocation under row locks taken in mailbox-id order, message rows, change log and NOTIFY; then the outbound
+ * allocation under row locks taken in mailbox-id order, message rows and NOTIFY; then the outbound
  * queue rows. Without queue rows it is atomic by itself and runs in autocommit; with them the caller wraps it
  * in a transaction. It keeps the counters (content reference counts, mailbox and account totals) itself; foreign
  * keys are checked at the end of the statement and see its rows.
@@ -514,7 +512,7 @@ async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Ap
       rows.date.push(d.internalDate?.toISOString() ?? now);
       rows.size.push(d.raw.length);
       rows.hash.push(d.hash);
-      rows.mid.push(pgTextOrNull(d.parsed.messageId));
+      rows.mid.push(t.keepMessageId ? pgTextOrNull(d.parsed.messageId) : null);
     }
   }
   const ids = [...perMailbox.keys()].sort((a, b) => a - b);
@@ -549,10 +547,7 @@ async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Ap
      ins AS (
        INSERT INTO messages (mailbox_id, uid, modseq, flags, internal_date, size, blob_hash, message_id)
        SELECT mb, uid, modseq, ARRAY(SELECT jsonb_array_elements_text(f::jsonb)), dt, sz, decode(h, 'hex'), mid
-         FROM r
-       RETURNING mailbox_id, uid, modseq),
-     log AS (
-       INSERT INTO mailbox_changes (mailbox_id, modseq, uid, kind) SELECT mailbox_id, modseq, uid, 'append' FROM ins),
+         FROM r),
      -- A NOTIFY payload holds ≤ 8000 bytes: past 400 mailboxes the caller notifies in parts (below).
      note AS (
        SELECT pg_notify($18, (SELECT CASE WHEN count(*) <= 400 THEN coalesce(string_agg(id || ':' || modseq, ','), '')

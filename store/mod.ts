@@ -22,7 +22,7 @@ import { openPostgres } from "./sql/postgres.ts";
 
 export type { Account, AccountPolicy } from "./accounts.ts";
 export type { Alias, Resolution } from "./aliases.ts";
-export type { ChangeRow, MailboxChanged } from "./changes.ts";
+export type { MailboxChanged } from "./changes.ts";
 export type { DkimKey } from "./dkim.ts";
 export type { Domain } from "./domains.ts";
 export type { Mailbox, MailboxStatus } from "./mailboxes.ts";

@@ -1,6 +1,6 @@
 /**
  * @module
- * Store delivery benchmark: N messages of 4 KB into 10 mailboxes through `store.messages.deliver`, with C
+ * Store delivery benchmark: N messages of 4 KB (parsed beforehand) into 10 mailboxes through `store.messages.deliver`, with C
  * concurrent deliveries (so group commit can share transactions), on each driver. Prints messages/s.
  * Options: `--n 10000 --concurrency 50 --size 4096 --driver pglite|postgres|both`. Postgres: `BENCH_DATABASE_URL`,
  * else a throwaway cluster (PostgreSQL installed; fsync on, as in production).
@@ -8,6 +8,8 @@
 import process from "node:process";
 import { parseArgs } from "../cli/args.ts";
 import { Store, type StoreOptions } from "../store/mod.ts";
+import { parseMessage } from "../mail/parse.ts";
+import { postgresCpuSeconds } from "./_proc.ts";
 import { createTestDatabase, postgresUnavailableReason } from "../tests/harness.ts";
 
 function message(i: number, size: number): Uint8Array {
@@ -31,6 +33,7 @@ async function runOne(label: string, options: StoreOptions, n: number, concurren
       inboxes.push((await store.mailboxes.inboxes([a.id])).get(a.id)!);
     }
     const messages = Array.from({ length: n }, (_, i) => message(i, size));
+    const parsed = messages.map((raw) => parseMessage(raw)); // parsed before timing: this measures the store
     let next = 0;
     const latencies: number[] = [];
     const worker = async () => {
@@ -39,17 +42,19 @@ async function runOne(label: string, options: StoreOptions, n: number, concurren
         const t = performance.now();
         await store.messages.deliver({
           raw: messages[i]!,
-          parsed: { structure: { v: 0 }, searchText: "", messageId: `bench-${i}@example.org` },
+          parsed: parsed[i]!,
           targets: [{ mailboxId: inboxes[i % 10]! }],
         });
         latencies.push(performance.now() - t);
       }
     };
     const cpu0 = process.cpuUsage();
+    const pg0 = label === "postgres" ? postgresCpuSeconds() : 0;
     const t0 = performance.now();
     await Promise.all(Array.from({ length: concurrency }, worker));
     const seconds = (performance.now() - t0) / 1000;
     const cpu1 = process.cpuUsage();
+    const pg = label === "postgres" ? postgresCpuSeconds() - pg0 : 0;
     const commits = (await store.db.query<{ n: number }>(
       "SELECT count(DISTINCT (mailbox_id, modseq))::int8 AS n FROM messages",
     ))[0]!.n;
@@ -59,7 +64,8 @@ async function runOne(label: string, options: StoreOptions, n: number, concurren
     console.log(
       `${label.padEnd(9)} ${n} x ${size} B, ${concurrency} concurrent: ${(n / seconds).toFixed(0)} msg/s ` +
         `(${seconds.toFixed(2)} s; p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms; ${commits} mailbox commits; ` +
-        `process CPU ${(cpuMs / n * 1000).toFixed(0)} ms per 1000 msgs)`,
+        `process CPU ${(cpuMs / n * 1000).toFixed(0)} ms per 1000 msgs` +
+        (label === "postgres" ? `, Postgres ${(pg / n * 1000000).toFixed(0)} ms` : "") + ")",
     );
   } finally {
     await store.close();

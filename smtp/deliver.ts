@@ -11,7 +11,7 @@ import { rfc5322Date } from "../mail/date.ts";
 import { type ParsedMessage, parseMessage } from "../mail/parse.ts";
 import type { Resolver } from "../dns/resolver.ts";
 import { logger } from "../log.ts";
-import type { Delivery, DsnParams, Store } from "../store/mod.ts";
+import type { Delivery, DsnParams, Resolution, Store } from "../store/mod.ts";
 import { type AuthVerdict, checkIncoming, signMessage, stripOurAuthResults } from "./mail_auth.ts";
 import type { Srs } from "./srs.ts";
 
@@ -99,11 +99,41 @@ export class MessageRefused extends Error {
 
 const log = logger("smtp");
 
+/**
+ * Recent recipient resolutions, for a few seconds: a server receiving a stream of mail for the same people asks
+ * the database once per address per interval instead of once per RCPT (Postfix keeps such lookups in its
+ * proxymap/verify caches too). Only deliverable local results are kept, never refusals, so a new account or alias
+ * works at once; a deleted one, or a mailbox that just filled up, is noticed within `ttlMs`.
+ */
+class RecipientCache {
+  readonly #entries = new Map<string, { until: number; resolution: Resolution }>();
+  readonly #ttlMs: number;
+  readonly #max: number;
+
+  constructor(ttlMs = 2_000, max = 10_000) {
+    this.#ttlMs = ttlMs;
+    this.#max = max;
+  }
+
+  async get(address: string, load: () => Promise<Resolution | undefined>): Promise<Resolution | undefined> {
+    const now = Date.now();
+    const hit = this.#entries.get(address);
+    if (hit && hit.until > now) return hit.resolution;
+    const resolution = await load();
+    if (resolution && !resolution.fullAccountIds.length && this.#ttlMs > 0) {
+      if (this.#entries.size >= this.#max) this.#entries.clear();
+      this.#entries.set(address, { until: now + this.#ttlMs, resolution });
+    }
+    return resolution;
+  }
+}
+
 /** The store-facing side of an SMTP session. */
 export class SmtpDelivery {
   readonly #store: Store;
   readonly #hostname: string;
   readonly #options: DeliveryOptions;
+  readonly #recipients = new RecipientCache();
 
   constructor(store: Store, hostname: string, options: DeliveryOptions = {}) {
     this.#store = store;
@@ -121,7 +151,9 @@ export class SmtpDelivery {
     // The common case (a local recipient) costs one query; only a miss asks whether the domain is ours. An SRS
     // address is tried before the domain's catch-all (which would otherwise swallow the bounces).
     const srsOriginal = /^srs0=/i.test(parsed.local) ? this.#options.srs?.reverse(parsed.local) : undefined;
-    const r = await this.#store.aliases.resolve(parsed.address, srsOriginal ? { catchAll: false } : {});
+    const r = srsOriginal
+      ? await this.#store.aliases.resolve(parsed.address, { catchAll: false })
+      : await this.#recipients.get(parsed.address, () => this.#store.aliases.resolve(parsed.address));
     // A full mailbox refuses temporarily (the sender retries; the owner may make room meanwhile).
     if (r?.fullAccountIds.length) return "over-quota";
     if (r) return { address: parsed.address, accountIds: r.accountIds, inboxIds: r.inboxIds, external: r.external };

@@ -22,6 +22,10 @@ export class Connection {
   #chunks: Uint8Array[] = [];
   #unread = 0;
   #waiting: ((chunk: Uint8Array | null) => void) | undefined;
+  #timedOut: ((e: Error) => void) | undefined;
+  #deadline = Infinity;
+  #timerAt = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
   #ended = false;
   #tls: TlsInfo | null;
   readonly remoteAddress: string;
@@ -58,6 +62,8 @@ export class Connection {
 
   #finish(): void {
     this.#ended = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
     if (this.#waiting) {
       const w = this.#waiting;
       this.#waiting = undefined;
@@ -80,18 +86,40 @@ export class Connection {
     }
     if (this.#ended) return Promise.resolve(null);
     return new Promise((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      this.#waiting = (chunk) => {
-        clearTimeout(timer);
-        resolve(chunk);
-      };
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          this.#waiting = undefined;
-          reject(new TimeoutError());
-        }, timeoutMs);
-      }
+      this.#waiting = resolve;
+      this.#timedOut = reject;
+      this.#armDeadline(timeoutMs);
     });
+  }
+
+  /**
+   * Read timeouts cost one timer per connection, not one per read: each read only moves the deadline, and the
+   * timer, when it fires early, re-arms itself for what is left (a busy session reads thousands of times within
+   * one timeout period).
+   */
+  #armDeadline(timeoutMs: number | undefined): void {
+    this.#deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+    if (this.#timer !== undefined && this.#timerAt <= this.#deadline) return; // fires in time; re-arms if early
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (timeoutMs === undefined) return;
+    this.#timerAt = this.#deadline;
+    this.#timer = setTimeout(() => this.#checkDeadline(), timeoutMs);
+  }
+
+  #checkDeadline(): void {
+    this.#timer = undefined;
+    if (!this.#waiting || this.#ended || this.#deadline === Infinity) return; // the next read arms a new timer
+    const left = this.#deadline - Date.now();
+    if (left > 0) {
+      this.#timerAt = this.#deadline;
+      this.#timer = setTimeout(() => this.#checkDeadline(), left);
+      return;
+    }
+    const reject = this.#timedOut!;
+    this.#waiting = undefined;
+    this.#timedOut = undefined;
+    reject(new TimeoutError());
   }
 
   /** Writes and waits until the data is handed to the OS (backpressure). */

@@ -224,12 +224,15 @@ export class Messages {
 
   /** Every UID of a mailbox, ascending (an IMAP session's sequence-number map). */
   async uids(mailboxId: number): Promise<number[]> {
-    // One row holding an array: 100,000 UIDs parse far faster than 100,000 rows.
+    // One row holding a list: 100,000 UIDs parse far faster than 100,000 rows. The order comes from the primary
+    // key's index (an ORDER BY inside the aggregate would sort again, on disk past work_mem); checked, not assumed.
     const [row] = await this.#db.query<{ uids: string | null }>(
-      "SELECT string_agg(uid::text, ',' ORDER BY uid) AS uids FROM messages WHERE mailbox_id = $1",
+      "SELECT string_agg(uid::text, ',') AS uids FROM (SELECT uid FROM messages WHERE mailbox_id = $1 ORDER BY uid) m",
       [mailboxId],
     );
-    return row?.uids ? row.uids.split(",").map(Number) : [];
+    const uids = row?.uids ? row.uids.split(",").map(Number) : [];
+    for (let i = 1; i < uids.length; i++) if (uids[i - 1]! > uids[i]!) return uids.sort((a, b) => a - b);
+    return uids;
   }
 
   /** Whole raw messages by content hash (hex), one query for many (FETCH BODY[] of a batch). */
@@ -252,10 +255,6 @@ export class Messages {
     options: { structure?: boolean; changedSince?: number; flagsOnly?: boolean } = {},
   ): Promise<MessageMeta[]> {
     if (!ranges.length) return [];
-    // flagsOnly (FETCH FLAGS/UID/MODSEQ, the catch-up): three small columns; the others come back empty.
-    const columns = options.flagsOnly
-      ? "m.uid, m.modseq, m.flags, NULL::timestamptz AS internal_date, 0::int8 AS size, NULL AS message_id, '' AS hash"
-      : "m.uid, m.modseq, m.flags, m.internal_date, m.size, m.message_id, encode(m.blob_hash, 'hex') AS hash";
     const params: unknown[] = [mailboxId];
     const where = searchSql({ type: "uids", ranges }, params);
     let changed = "";
@@ -263,13 +262,48 @@ export class Messages {
       params.push(options.changedSince);
       changed = ` AND m.modseq > $${params.length}`;
     }
+    if (options.flagsOnly) return await this.#flagsMeta(`m.mailbox_id = $1 AND ${where}${changed}`, params);
+    const columns =
+      "m.uid, m.modseq, m.flags, m.internal_date, m.size, m.message_id, encode(m.blob_hash, 'hex') AS hash";
     const rows = await this.#db.query<MetaRow>(
-      `SELECT ${columns} ${options.structure && !options.flagsOnly ? ", b.structure" : ""}
-         FROM messages m ${options.structure && !options.flagsOnly ? "JOIN blobs b ON b.hash = m.blob_hash" : ""}
+      `SELECT ${columns} ${options.structure ? ", b.structure" : ""}
+         FROM messages m ${options.structure ? "JOIN blobs b ON b.hash = m.blob_hash" : ""}
         WHERE m.mailbox_id = $1 AND ${where}${changed} ORDER BY m.uid`,
       params,
     );
     return rows.map(toMeta);
+  }
+
+  /**
+   * UID, MODSEQ and flags only (FETCH FLAGS/UID/MODSEQ, the catch-up), as one text value of "uid modseq flag…"
+   * lines: 100,000 messages parse many times faster from one string than from 100,000 rows (flags are atoms: no
+   * spaces or line breaks). The other fields come back empty.
+   */
+  async #flagsMeta(where: string, params: unknown[]): Promise<MessageMeta[]> {
+    const [row] = await this.#db.query<{ t: string | null }>(
+      `SELECT string_agg(m.uid || ' ' || m.modseq || rtrim(' ' || array_to_string(m.flags, ' ')), E'\\n') AS t
+         FROM (SELECT m.uid, m.modseq, m.flags FROM messages m WHERE ${where} ORDER BY m.uid) m`,
+      params,
+    );
+    if (!row?.t) return [];
+    const epoch = new Date(0);
+    const out = row.t.split("\n").map((line): MessageMeta => {
+      const [uid, modseq, ...flags] = line.split(" ");
+      return {
+        uid: Number(uid),
+        modseq: Number(modseq),
+        flags,
+        internalDate: epoch,
+        size: 0,
+        messageId: null,
+        hash: "",
+      };
+    });
+    // The aggregate reads the ordered subquery in order (Postgres does); checked, not assumed.
+    for (let i = 1; i < out.length; i++) {
+      if (out[i - 1]!.uid > out[i]!.uid) return out.sort((a, b) => a.uid - b.uid);
+    }
+    return out;
   }
 
   /** The whole raw message by content hash (hex). */

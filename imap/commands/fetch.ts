@@ -13,6 +13,7 @@ import {
   type FetchItem,
   fetchItemName,
   fetchResponse,
+  fetchResponseText,
   flagList,
   formatInternalDate,
   imapError,
@@ -56,12 +57,21 @@ export async function fetch(ctx: ImapContext, cmd: FetchCommand): Promise<void> 
     if (plan.setsSeen && !sel.readOnly) flagsChanged = await markSeen(ctx, metas);
     // Bodies of the whole batch in one query (never one query per message).
     const bodies = plan.content === "full" ? await store.messages.contents(metas.map((m) => m.hash)) : undefined;
+    let text = ""; // responses without literals, written together
     for (const m of metas) {
       const seq = sel.seqOf(m.uid);
       if (!seq) continue;
       const items = await buildItems(ctx, cmd, m, flagsChanged.has(m.uid), withModseq, bodies?.get(m.hash));
+      const line = fetchResponseText(seq, items);
+      if (line !== null) {
+        text += line;
+        continue;
+      }
+      if (text) await ctx.write(text);
+      text = "";
       await ctx.write(fetchResponse(seq, items));
     }
+    if (text) await ctx.write(text);
   }
 }
 

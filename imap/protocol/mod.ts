@@ -101,6 +101,7 @@ export {
   type FetchItem,
   type FetchLiteral,
   fetchResponse,
+  fetchResponseText,
   flagList,
   flagsResponse,
   formatInternalDate,

@@ -594,6 +594,20 @@ export function fetchResponse(seq: number, items: readonly FetchItem[]): Uint8Ar
   return out;
 }
 
+/**
+ * The FETCH response as text when no item is a literal (FLAGS, UID, MODSEQ, ENVELOPE, …), else null: such
+ * responses are gathered into one string per batch and encoded once (`FETCH 1:* (FLAGS)` on a large mailbox).
+ */
+export function fetchResponseText(seq: number, items: readonly FetchItem[]): string | null {
+  let text = `* ${seq} FETCH (`;
+  for (let i = 0; i < items.length; i++) {
+    const [name, value] = items[i]!;
+    if (typeof value !== "string") return null;
+    text += i > 0 ? ` ${name} ${value}` : `${name} ${value}`;
+  }
+  return text + ")\r\n";
+}
+
 /** Concatenates chunks (for tests and small responses; the session should write the chunks as they are). */
 export function concatChunks(chunks: readonly Uint8Array[]): Uint8Array {
   let n = 0;

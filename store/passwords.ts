@@ -4,6 +4,7 @@
  * Workers, stored as a PHC string, verified in constant time. {@linkcode verifyPassword} says when a stored hash
  * uses older parameters so the caller can upgrade it on a successful login. Never log a password or a hash.
  */
+import { createHmac } from "node:crypto";
 
 /** The parameters new hashes use. Changing them makes old hashes `needsRehash` on next login. */
 export const ARGON2_PARAMS = { m: 19456, t: 2, p: 1, length: 32 } as const;
@@ -13,43 +14,71 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
+/** How long an idle worker lives: its isolate, and the 19 MiB of WASM memory each hash leaves behind, then go. */
+const WORKER_IDLE_MS = 2_000;
+
+interface Slot {
+  worker: Worker | undefined;
+  busy: number;
+  idleTimer: ReturnType<typeof setTimeout> | undefined;
+}
+
 class WorkerPool {
-  readonly #workers: Worker[] = [];
-  readonly #busy: number[] = [];
-  readonly #pending = new Map<number, Pending>();
+  readonly #slots: Slot[] = [];
+  readonly #pending = new Map<number, Pending & { slot: Slot }>();
   #nextId = 1;
   #next = 0;
 
   constructor(size: number) {
-    for (let i = 0; i < size; i++) {
-      const w = new Worker(new URL("./password_worker.ts", import.meta.url).href, { type: "module" });
-      w.onmessage = (e: MessageEvent<{ id: number; hash?: Uint8Array; error?: string }>) => {
-        const p = this.#pending.get(e.data.id);
-        if (!p) return;
-        this.#pending.delete(e.data.id);
-        this.#busy[i]!--;
-        if (e.data.hash) p.resolve(e.data.hash);
-        else p.reject(new Error(`argon2id failed: ${e.data.error}`));
-      };
-      this.#workers.push(w);
-      this.#busy.push(0);
-    }
+    for (let i = 0; i < size; i++) this.#slots.push({ worker: undefined, busy: 0, idleTimer: undefined });
+  }
+
+  /** The slot's worker, started on first use (and again after it went idle). */
+  #workerOf(slot: Slot): Worker {
+    if (slot.idleTimer !== undefined) clearTimeout(slot.idleTimer);
+    slot.idleTimer = undefined;
+    if (slot.worker) return slot.worker;
+    const w = new Worker(new URL("./password_worker.ts", import.meta.url).href, { type: "module" });
+    w.onmessage = (e: MessageEvent<{ id: number; hash?: Uint8Array; error?: string }>) => {
+      const p = this.#pending.get(e.data.id);
+      if (!p) return;
+      this.#pending.delete(e.data.id);
+      if (--slot.busy === 0) {
+        // hash-wasm instantiates its WASM module per hash; ending the isolate frees all of it at once.
+        const timer = setTimeout(() => {
+          slot.idleTimer = undefined;
+          slot.worker?.terminate();
+          slot.worker = undefined;
+        }, WORKER_IDLE_MS);
+        Deno.unrefTimer(timer);
+        slot.idleTimer = timer;
+      }
+      if (e.data.hash) p.resolve(e.data.hash);
+      else p.reject(new Error(`argon2id failed: ${e.data.error}`));
+    };
+    slot.worker = w;
+    return w;
   }
 
   run(password: string, salt: Uint8Array, params: { m: number; t: number; p: number; length: number }) {
     // Least busy worker; ties go round-robin.
-    let best = this.#next++ % this.#workers.length;
-    for (let i = 0; i < this.#workers.length; i++) if (this.#busy[i]! < this.#busy[best]!) best = i;
+    let best = this.#slots[this.#next++ % this.#slots.length]!;
+    for (const slot of this.#slots) if (slot.busy < best.busy) best = slot;
     const id = this.#nextId++;
-    this.#busy[best]!++;
+    const worker = this.#workerOf(best);
+    best.busy++;
     return new Promise<Uint8Array>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      this.#workers[best]!.postMessage({ id, password, salt, ...params });
+      this.#pending.set(id, { resolve, reject, slot: best });
+      worker.postMessage({ id, password, salt, ...params });
     });
   }
 
   terminate(): void {
-    for (const w of this.#workers) w.terminate();
+    for (const slot of this.#slots) {
+      if (slot.idleTimer !== undefined) clearTimeout(slot.idleTimer);
+      slot.worker?.terminate();
+      slot.worker = undefined;
+    }
     for (const p of this.#pending.values()) p.reject(new Error("password worker pool closed"));
     this.#pending.clear();
   }
@@ -101,6 +130,22 @@ export interface VerifyResult {
   needsRehash: boolean;
 }
 
+/**
+ * Recently verified logins, like Dovecot's auth cache: a client that opens several connections, or a phone that
+ * reconnects all day, pays argon2 once per {@linkcode VERIFIED_TTL_MS}, not once per connection. An entry is an
+ * HMAC of (stored hash, password) under a key made at start and never stored, so the cache holds no password and
+ * nothing usable outside this process; a changed password is a different stored hash and misses. Only successes
+ * are kept: a wrong password always costs a full argon2 run.
+ */
+const VERIFIED_TTL_MS = 15 * 60_000;
+const VERIFIED_MAX = 10_000;
+const verifiedKey = crypto.getRandomValues(new Uint8Array(32));
+const verified = new Map<string, number>(); // HMAC → expiry (ms)
+
+function verifiedEntry(password: string, encoded: string): string {
+  return createHmac("sha256", verifiedKey).update(encoded).update("\0").update(password).digest("base64");
+}
+
 /** Verifies `password` against a PHC string in constant time. A malformed hash never matches. */
 export async function verifyPassword(password: string, encoded: string): Promise<VerifyResult> {
   const m = PHC.exec(encoded);
@@ -111,10 +156,17 @@ export async function verifyPassword(password: string, encoded: string): Promise
   }
   const params = { m: Number(m[1]), t: Number(m[2]), p: Number(m[3]) };
   const expected = unb64(m[5]!);
-  const actual = await workers().run(password, unb64(m[4]!), { ...params, length: expected.length });
-  const ok = constantTimeEqual(actual, expected);
   const needsRehash = params.m !== ARGON2_PARAMS.m || params.t !== ARGON2_PARAMS.t || params.p !== ARGON2_PARAMS.p ||
     expected.length !== ARGON2_PARAMS.length;
+  const entry = verifiedEntry(password, encoded);
+  const now = Date.now();
+  if ((verified.get(entry) ?? 0) > now) return { ok: true, needsRehash };
+  const actual = await workers().run(password, unb64(m[4]!), { ...params, length: expected.length });
+  const ok = constantTimeEqual(actual, expected);
+  if (ok) {
+    if (verified.size >= VERIFIED_MAX) verified.clear();
+    verified.set(entry, now + VERIFIED_TTL_MS);
+  }
   return { ok, needsRehash: ok && needsRehash };
 }
 

@@ -364,34 +364,40 @@ export class Messages {
       : op === "remove"
       ? "(SELECT coalesce(array_agg(f ORDER BY f), '{}') FROM unnest(m.flags) f WHERE f <> ALL($3::text[]))"
       : "$3::text[]";
-    return await this.#db.transaction(async (tx) => {
-      const modified = unchangedSince === undefined ? [] : (await tx.query<{ uid: number }>(
-        "SELECT uid FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) AND modseq > $3 ORDER BY uid",
-        [mailboxId, uids, unchangedSince],
-      )).map((r) => r.uid);
-      // The row lock orders MODSEQs; the mailbox's HIGHESTMODSEQ moves only when a message changed.
-      const [locked] = await tx.query<{ modseq: number }>(
-        "SELECT highest_modseq + 1 AS modseq FROM mailboxes WHERE id = $1 FOR UPDATE",
-        [mailboxId],
-      );
-      if (!locked) throw new NotFoundError("mailbox vanished");
-      const box = locked;
-      const updated = await tx.query<{ uid: number; flags: string[]; modseq: number }>(
-        `UPDATE messages m SET flags = ${expr}, modseq = $4
+    // One statement in autocommit (one round trip): the mailbox row lock orders MODSEQs (an InitPlan, taken
+    // before any message row); HIGHESTMODSEQ moves, and the change is announced, only when a message changed.
+    const params: unknown[] = [mailboxId, uids, list, CHANGES_CHANNEL];
+    if (unchangedSince !== undefined) params.push(unchangedSince);
+    const rows = await this.#db.query<{ k: string; uid: number; flags: string[] | null; modseq: number | null }>(
+      `WITH box AS (SELECT id, highest_modseq + 1 AS modseq FROM mailboxes WHERE id = $1 FOR UPDATE),
+       ${
+        unchangedSince === undefined ? "" : `modified AS (
+         SELECT uid FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) AND modseq > $5),`
+      }
+       upd AS (
+         UPDATE messages m SET flags = ${expr}, modseq = (SELECT modseq FROM box)
           WHERE m.mailbox_id = $1 AND m.uid = ANY($2::bigint[]) AND m.flags IS DISTINCT FROM ${expr}
             ${unchangedSince === undefined ? "" : "AND m.modseq <= $5"}
-          RETURNING m.uid, m.flags, m.modseq`,
-        unchangedSince === undefined
-          ? [mailboxId, uids, list, box.modseq]
-          : [mailboxId, uids, list, box.modseq, unchangedSince],
-      );
-      if (updated.length) {
-        await tx.query("UPDATE mailboxes SET highest_modseq = $2 WHERE id = $1", [mailboxId, box.modseq]);
-      }
-      if (updated.length) await notifyChanges(tx, [[mailboxId, box.modseq]]);
-      updated.sort((a, b) => a.uid - b.uid);
-      return { updated, modified };
-    });
+          RETURNING m.uid, m.flags, m.modseq),
+       bump AS (
+         UPDATE mailboxes mb SET highest_modseq = box.modseq FROM box
+          WHERE mb.id = box.id AND EXISTS (SELECT 1 FROM upd)
+          RETURNING pg_notify($4, box.id || ':' || box.modseq))
+       SELECT 'box' AS k, 0::int8 AS uid, NULL::text[] AS flags, NULL::int8 AS modseq FROM box
+       UNION ALL SELECT 'updated', uid, flags, modseq FROM upd
+       ${unchangedSince === undefined ? "" : "UNION ALL SELECT 'modified', uid, NULL, NULL FROM modified"}
+       UNION ALL SELECT 'notified', 0, NULL, NULL FROM bump`,
+      params,
+    );
+    if (!rows.some((r) => r.k === "box")) throw new NotFoundError("mailbox vanished");
+    const updated = rows.filter((r) => r.k === "updated").map((r) => ({
+      uid: r.uid,
+      flags: r.flags!,
+      modseq: r.modseq!,
+    }));
+    const modified = rows.filter((r) => r.k === "modified").map((r) => r.uid).sort((a, b) => a - b);
+    updated.sort((a, b) => a.uid - b.uid);
+    return { updated, modified };
   }
 
   /**
@@ -399,17 +405,25 @@ export class Messages {
    * expunges in the change log. Returns the expunged UIDs, ascending.
    */
   async expunge(mailboxId: number, uids?: readonly number[]): Promise<number[]> {
-    return await this.#db.transaction(async (tx) => {
-      const gone = await tx.query<{ uid: number }>(
-        `DELETE FROM messages WHERE mailbox_id = $1 AND '\\Deleted' = ANY(flags)
-           ${uids ? "AND uid = ANY($2::bigint[])" : ""} RETURNING uid`,
-        uids ? [mailboxId, uids] : [mailboxId],
-      );
-      if (!gone.length) return [];
-      const list = gone.map((r) => r.uid).sort((a, b) => a - b);
-      await recordExpunges(tx, mailboxId, list);
-      return list;
-    });
+    // One statement in autocommit: the mailbox row is locked first (as STORE and delivery do, so no two of them
+    // wait for each other in opposite orders), then the messages go, the expunges are logged with a new MODSEQ
+    // and announced. The delete trigger updates the counters at the end of the statement.
+    const rows = await this.#db.query<{ uid: number }>(
+      `WITH box AS (SELECT id FROM mailboxes WHERE id = $1 FOR UPDATE),
+       gone AS (
+         DELETE FROM messages WHERE mailbox_id = (SELECT id FROM box) AND '\\Deleted' = ANY(flags)
+           ${uids ? "AND uid = ANY($3::bigint[])" : ""} RETURNING uid),
+       bump AS (
+         UPDATE mailboxes SET highest_modseq = highest_modseq + 1
+          WHERE id = (SELECT id FROM box) AND EXISTS (SELECT 1 FROM gone)
+          RETURNING id, highest_modseq AS modseq, pg_notify($2, id || ':' || highest_modseq)),
+       log AS (
+         INSERT INTO mailbox_changes (mailbox_id, modseq, uid, kind)
+         SELECT bump.id, bump.modseq, gone.uid, 'expunge' FROM bump, gone)
+       SELECT uid FROM gone ORDER BY uid`,
+      uids ? [mailboxId, CHANGES_CHANNEL, uids] : [mailboxId, CHANGES_CHANNEL],
+    );
+    return rows.map((r) => r.uid);
   }
 
   /**

@@ -37,7 +37,10 @@ export class SelectedMailbox {
   static async open(store: Store, mailbox: Mailbox, readOnly: boolean): Promise<SelectedMailbox> {
     // Watch first, then read: a change between the two is seen either way.
     const selected = new SelectedMailbox(mailbox, readOnly, []);
-    selected.#stopWatching = await store.changes.watch(mailbox.id, () => {
+    selected.#stopWatching = await store.changes.watch(mailbox.id, (c) => {
+      // MODSEQs of one mailbox commit in order (the mailbox row lock allocates them), so a change at or below
+      // what this session has caught up to — its own STORE or APPEND, above all — holds nothing new.
+      if (c.modseq !== 0 && c.modseq <= selected.modseq) return;
       selected.dirty = true;
       selected.#onChange?.();
     });
@@ -69,6 +72,21 @@ export class SelectedMailbox {
   ownChange(modseq: number): void {
     if (modseq === this.modseq + 1) this.modseq = modseq;
     else if (modseq > this.modseq && this.#reported.size < MAX_REPORTED) this.#reported.add(modseq);
+  }
+
+  /**
+   * This session appended `uid` with `modseq` to this mailbox. When nothing else happened since the last
+   * catch-up, the session takes it in directly and returns the EXISTS to send; otherwise a catch-up will
+   * (returns null).
+   */
+  ownAppend(uid: number, modseq: number): string | null {
+    if (modseq !== this.modseq + 1 || uid <= (this.uids[this.uids.length - 1] ?? 0)) {
+      this.dirty = true;
+      return null;
+    }
+    this.uids.push(uid);
+    this.modseq = modseq;
+    return existsResponse(this.uids.length);
   }
 
   /** Number of messages the client knows of. */

@@ -497,7 +497,7 @@ export class Messages {
     mailboxId: number,
     delivery: { raw: Uint8Array; parsed: ParsedContent; flags: readonly string[]; internalDate?: Date },
     options: { dedupeByMessageId?: boolean; quotaBytes?: number; usedBytes?: number } = {},
-  ): Promise<{ uid: number; existing: boolean }> {
+  ): Promise<{ uid: number; existing: boolean; modseq?: number }> {
     if (options.dedupeByMessageId && delivery.parsed.messageId) {
       const [row] = await this.#db.query<{ uid: number }>(
         "SELECT uid FROM messages WHERE mailbox_id = $1 AND message_id = $2 ORDER BY uid LIMIT 1",
@@ -514,7 +514,7 @@ export class Messages {
       targets: [{ mailboxId, flags: delivery.flags, keepMessageId: !!options.dedupeByMessageId }],
       ...(delivery.internalDate ? { internalDate: delivery.internalDate } : {}),
     });
-    return { uid: landed!.uid, existing: false };
+    return { uid: landed!.uid, existing: false, modseq: landed!.modseq };
   }
 
   /** Expunged UIDs of a mailbox after `modseq` (QRESYNC VANISHED, RFC 7162 §3.2.5). */

@@ -145,7 +145,12 @@ export async function append(ctx: ImapContext, cmd: AppendCommand): Promise<Hand
     storeError(e);
   }
   if (r.existing) ctx.o.log.info("APPEND to Sent matched a submitted copy", { uid: r.uid });
-  if (ctx.state.selected?.mailbox.id === box.id) ctx.state.selected.dirty = true;
+  const sel = ctx.state.selected;
+  if (sel?.mailbox.id === box.id) {
+    const exists = r.modseq === undefined ? null : sel.ownAppend(r.uid, r.modseq);
+    if (exists) await ctx.write(exists);
+    else sel.dirty = true;
+  }
   return { code: { code: "APPENDUID", uidValidity: box.uidValidity, uids: [r.uid] }, text: "APPEND completed" };
 }
 

@@ -44,8 +44,9 @@ export class SelectedMailbox {
       selected.dirty = true;
       selected.#onChange?.();
     });
-    const fresh = (await store.mailboxes.byId(mailbox.id)) ?? mailbox;
-    selected.uids = await store.messages.uids(mailbox.id);
+    const now = await store.mailboxes.withUids(mailbox.id);
+    const fresh = now?.mailbox ?? mailbox;
+    selected.uids = now?.uids ?? [];
     selected.modseq = fresh.highestModseq;
     (selected as { mailbox: Mailbox }).mailbox = fresh;
     return selected;

@@ -61,10 +61,11 @@ storeTest("imap ops: append, flags with UNCHANGEDSINCE, search, expunge, copy an
   await store.messages.storeFlags(inbox.id, [2], "add", ["\\Deleted"]);
   assert.deepEqual(
     await store.messages.expunge(inbox.id, [1]),
-    [],
+    { uids: [], modseq: null },
     "UID EXPUNGE only removes \\Deleted ones in the set",
   );
-  assert.deepEqual(await store.messages.expunge(inbox.id), [2]);
+  const before = (await store.mailboxes.byId(inbox.id))!.highestModseq;
+  assert.deepEqual(await store.messages.expunge(inbox.id), { uids: [2], modseq: before + 1 });
   assert.deepEqual(await store.messages.expungedSince(inbox.id, 0), [2]);
 
   const archive = (await store.mailboxes.get(a.id, "Archive"))!;

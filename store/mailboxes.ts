@@ -4,7 +4,7 @@
  * case-insensitively (RFC 9051 §5.1).
  */
 import { ConflictError, InvalidInputError, NotFoundError } from "./errors.ts";
-import { type Messages, notifyChanges } from "./messages.ts";
+import { type Messages, notifyChanges, parseUidList, uidListSql } from "./messages.ts";
 import type { Queryable, SqlExecutor } from "./sql/executor.ts";
 
 /** The hierarchy separator of mailbox names. */
@@ -289,6 +289,18 @@ export class Mailboxes {
       uidValidity: r.uid_validity,
       highestModseq: r.highest_modseq,
     }]));
+  }
+
+  /**
+   * A mailbox and all its UIDs, read together (one statement, one snapshot): what SELECT needs. Undefined when
+   * the mailbox is gone.
+   */
+  async withUids(id: number): Promise<{ mailbox: Mailbox; uids: number[] } | undefined> {
+    const rows = await this.#db.query<MailboxRow & { uids: string | null }>(
+      `SELECT ${COLUMNS}, (${uidListSql}) AS uids FROM mailboxes WHERE id = $1`,
+      [id],
+    );
+    return rows[0] && { mailbox: toMailbox(rows[0]), uids: parseUidList(rows[0].uids) };
   }
 
   /** A mailbox by id, or undefined (e.g. deleted meanwhile). */

@@ -89,6 +89,8 @@ export interface MessageMeta {
   hash: string;
   /** The parsed structure, when asked for. */
   structure?: unknown;
+  /** The whole raw message, when asked for. */
+  content?: Uint8Array;
 }
 
 interface MetaRow {
@@ -114,6 +116,7 @@ function toMeta(r: MetaRow): MessageMeta {
     hash: r.hash,
   };
   if (r.structure !== undefined) m.structure = r.structure;
+  if (r.data !== undefined) m.content = r.data as Uint8Array;
   return m;
 }
 
@@ -224,35 +227,19 @@ export class Messages {
 
   /** Every UID of a mailbox, ascending (an IMAP session's sequence-number map). */
   async uids(mailboxId: number): Promise<number[]> {
-    // One row holding a list: 100,000 UIDs parse far faster than 100,000 rows. The order comes from the primary
-    // key's index (an ORDER BY inside the aggregate would sort again, on disk past work_mem); checked, not assumed.
-    const [row] = await this.#db.query<{ uids: string | null }>(
-      "SELECT string_agg(uid::text, ',') AS uids FROM (SELECT uid FROM messages WHERE mailbox_id = $1 ORDER BY uid) m",
-      [mailboxId],
-    );
-    const uids = row?.uids ? row.uids.split(",").map(Number) : [];
-    for (let i = 1; i < uids.length; i++) if (uids[i - 1]! > uids[i]!) return uids.sort((a, b) => a - b);
-    return uids;
-  }
-
-  /** Whole raw messages by content hash (hex), one query for many (FETCH BODY[] of a batch). */
-  async contents(hashes: readonly string[]): Promise<Map<string, Uint8Array>> {
-    if (!hashes.length) return new Map();
-    const rows = await this.#db.query<{ hash: string; data: Uint8Array }>(
-      "SELECT encode(hash, 'hex') AS hash, data FROM blobs WHERE hash = ANY(SELECT decode(h, 'hex') FROM unnest($1::text[]) h)",
-      [[...new Set(hashes)]],
-    );
-    return new Map(rows.map((r) => [r.hash, r.data]));
+    const [row] = await this.#db.query<{ uids: string | null }>(`SELECT (${uidListSql}) AS uids`, [mailboxId]);
+    return parseUidList(row?.uids ?? null);
   }
 
   /**
    * Metadata of the messages whose UIDs fall in `ranges`, ascending; with `structure`, the parsed structure
-   * too (one join, no body bytes). `changedSince` keeps only messages with a greater MODSEQ (CONDSTORE).
+   * too (one join, no body bytes); with `content`, the whole raw message as well (FETCH BODY[] of a batch: one
+   * query, not two). `changedSince` keeps only messages with a greater MODSEQ (CONDSTORE).
    */
   async meta(
     mailboxId: number,
     ranges: readonly (readonly [number, number])[],
-    options: { structure?: boolean; changedSince?: number; flagsOnly?: boolean } = {},
+    options: { structure?: boolean; content?: boolean; changedSince?: number; flagsOnly?: boolean } = {},
   ): Promise<MessageMeta[]> {
     if (!ranges.length) return [];
     const params: unknown[] = [mailboxId];
@@ -265,9 +252,10 @@ export class Messages {
     if (options.flagsOnly) return await this.#flagsMeta(`m.mailbox_id = $1 AND ${where}${changed}`, params);
     const columns =
       "m.uid, m.modseq, m.flags, m.internal_date, m.size, m.message_id, encode(m.blob_hash, 'hex') AS hash";
+    const join = options.structure || options.content;
     const rows = await this.#db.query<MetaRow>(
-      `SELECT ${columns} ${options.structure ? ", b.structure" : ""}
-         FROM messages m ${options.structure ? "JOIN blobs b ON b.hash = m.blob_hash" : ""}
+      `SELECT ${columns} ${options.structure ? ", b.structure" : ""} ${options.content ? ", b.data" : ""}
+         FROM messages m ${join ? "JOIN blobs b ON b.hash = m.blob_hash" : ""}
         WHERE m.mailbox_id = $1 AND ${where}${changed} ORDER BY m.uid`,
       params,
     );
@@ -402,13 +390,14 @@ export class Messages {
 
   /**
    * Removes messages flagged `\Deleted` (all of them, or only those in `uids` for UID EXPUNGE) and records the
-   * expunges in the change log. Returns the expunged UIDs, ascending.
+   * expunges in the change log. Returns the expunged UIDs, ascending, and the MODSEQ of the expunge (null when
+   * nothing was expunged).
    */
-  async expunge(mailboxId: number, uids?: readonly number[]): Promise<number[]> {
+  async expunge(mailboxId: number, uids?: readonly number[]): Promise<{ uids: number[]; modseq: number | null }> {
     // One statement in autocommit: the mailbox row is locked first (as STORE and delivery do, so no two of them
     // wait for each other in opposite orders), then the messages go, the expunges are logged with a new MODSEQ
     // and announced. The delete trigger updates the counters at the end of the statement.
-    const rows = await this.#db.query<{ uid: number }>(
+    const rows = await this.#db.query<{ uid: number; modseq: number }>(
       `WITH box AS (SELECT id FROM mailboxes WHERE id = $1 FOR UPDATE),
        gone AS (
          DELETE FROM messages WHERE mailbox_id = (SELECT id FROM box) AND '\\Deleted' = ANY(flags)
@@ -420,10 +409,10 @@ export class Messages {
        log AS (
          INSERT INTO mailbox_changes (mailbox_id, modseq, uid, kind)
          SELECT bump.id, bump.modseq, gone.uid, 'expunge' FROM bump, gone)
-       SELECT uid FROM gone ORDER BY uid`,
+       SELECT gone.uid, bump.modseq FROM gone, bump ORDER BY gone.uid`,
       uids ? [mailboxId, CHANGES_CHANNEL, uids] : [mailboxId, CHANGES_CHANNEL],
     );
-    return rows.map((r) => r.uid);
+    return { uids: rows.map((r) => r.uid), modseq: rows[0]?.modseq ?? null };
   }
 
   /**
@@ -526,6 +515,21 @@ export class Messages {
     return rows.map((r) => r.uid);
   }
 }
+
+/** UIDs of a mailbox from `uidListSql`'s text: ascending (checked, not assumed). */
+export function parseUidList(text: string | null): number[] {
+  const uids = text ? text.split(",").map(Number) : [];
+  for (let i = 1; i < uids.length; i++) if (uids[i - 1]! > uids[i]!) return uids.sort((a, b) => a - b);
+  return uids;
+}
+
+/**
+ * Every UID of the mailbox `$1` as one comma-separated text value. The order comes from the primary key's
+ * index (an ORDER BY inside the aggregate would sort again, on disk past work_mem); 100,000 UIDs parse far
+ * faster from one value than from 100,000 rows.
+ */
+export const uidListSql =
+  "SELECT string_agg(uid::text, ',') FROM (SELECT uid FROM messages WHERE mailbox_id = $1 ORDER BY uid) u";
 
 /**
  * Stores a batch of deliveries with one SQL statement (data-modifying CTEs): the contents (once per hash; an

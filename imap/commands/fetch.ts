@@ -50,18 +50,17 @@ export async function fetch(ctx: ImapContext, cmd: FetchCommand): Promise<void> 
     const part = uids.slice(i, i + batch);
     const metas = await store.messages.meta(sel.mailbox.id, toRanges(part), {
       structure: needsStructure,
+      content: plan.content === "full", // bodies of the whole batch in the same query
       flagsOnly,
       ...(cmd.changedSince !== null ? { changedSince: cmd.changedSince } : {}),
     });
     let flagsChanged = new Set<number>();
     if (plan.setsSeen && !sel.readOnly) flagsChanged = await markSeen(ctx, metas);
-    // Bodies of the whole batch in one query (never one query per message).
-    const bodies = plan.content === "full" ? await store.messages.contents(metas.map((m) => m.hash)) : undefined;
     let text = ""; // responses without literals, written together
     for (const m of metas) {
       const seq = sel.seqOf(m.uid);
       if (!seq) continue;
-      const items = await buildItems(ctx, cmd, m, flagsChanged.has(m.uid), withModseq, bodies?.get(m.hash));
+      const items = await buildItems(ctx, cmd, m, flagsChanged.has(m.uid), withModseq, m.content);
       const line = fetchResponseText(seq, items);
       if (line !== null) {
         text += line;

@@ -121,7 +121,8 @@ export async function expunge(ctx: ImapContext, cmd: ExpungeCommand): Promise<vo
   await ctx.flushUpdates(true);
   const only = cmd.uids ? resolveSet(ctx, cmd.uids, true) : undefined;
   const gone = await ctx.o.store.messages.expunge(sel.mailbox.id, only);
-  await reportExpunged(ctx, gone);
+  await reportExpunged(ctx, gone.uids);
+  if (gone.modseq !== null) sel.ownChange(gone.modseq);
 }
 
 /** APPEND: OK [APPENDUID]; to Sent, a message already saved at submission is not stored twice. */

@@ -5,11 +5,21 @@
  * VANISHED, FETCH FLAGS). Expunges are held back while a command that must not see them runs (RFC 9051 §7.5.2:
  * no EXPUNGE during FETCH, STORE or SEARCH), so sequence numbers stay consistent.
  */
-import type { Mailbox, Store } from "../store/mod.ts";
+import type { Mailbox, SearchCriteria, Store } from "../store/mod.ts";
 import { existsResponse, expungeResponse, flagList, vanishedResponse } from "./protocol/mod.ts";
 
 /** MODSEQs remembered between two catch-ups; beyond this, changes are reported again (harmless, RFC 9051 §7.5.2). */
 const MAX_REPORTED = 1000;
+
+/** Mailboxes up to this size keep their flags in the session once FETCH FLAGS has read them (≈ 100 B each). */
+const FLAGS_CACHE_MAX = 20_000;
+
+/** Flags and MODSEQ of one message, as this session knows them. */
+export interface FlagState {
+  uid: number;
+  flags: string[];
+  modseq: number;
+}
 
 /** One selected (or examined) mailbox. */
 export class SelectedMailbox {
@@ -25,6 +35,12 @@ export class SelectedMailbox {
   #onChange: (() => void) | undefined;
   /** MODSEQs above `modseq` whose flag changes the client already has (its own, or reported by a partial catch-up). */
   readonly #reported = new Set<number>();
+  /**
+   * Flags and MODSEQ of every message this session knows, once read (null before): FETCH (UID FLAGS) and SEARCH on
+   * flags are answered from it without a query. Kept current by the catch-up (which reads every change above
+   * `modseq` anyway) and by this session's own STORE, APPEND and EXPUNGE.
+   */
+  #flags: Map<number, FlagState> | null = null;
 
   private constructor(mailbox: Mailbox, readOnly: boolean, uids: number[]) {
     this.mailbox = mailbox;
@@ -80,14 +96,67 @@ export class SelectedMailbox {
    * catch-up, the session takes it in directly and returns the EXISTS to send; otherwise a catch-up will
    * (returns null).
    */
-  ownAppend(uid: number, modseq: number): string | null {
+  ownAppend(uid: number, modseq: number, flags: string[]): string | null {
     if (modseq !== this.modseq + 1 || uid <= (this.uids[this.uids.length - 1] ?? 0)) {
       this.dirty = true;
       return null;
     }
     this.uids.push(uid);
+    this.#flags?.set(uid, { uid, flags, modseq });
     this.modseq = modseq;
     return existsResponse(this.uids.length);
+  }
+
+  /**
+   * The flags of `uids` (known ones, ascending) from the session's copy, reading the whole mailbox's flags the first
+   * time. Null when the mailbox is too large to keep them: the caller asks the store.
+   */
+  async flagsOf(store: Store, uids: readonly number[]): Promise<FlagState[] | null> {
+    if (!this.#flags) {
+      if (this.uids.length > FLAGS_CACHE_MAX) return null;
+      const rows = await store.messages.meta(this.mailbox.id, [[1, Number.MAX_SAFE_INTEGER]], { flagsOnly: true });
+      const map = new Map<number, FlagState>();
+      for (const r of rows) map.set(r.uid, { uid: r.uid, flags: r.flags, modseq: r.modseq });
+      this.#flags = map;
+    }
+    const out: FlagState[] = [];
+    for (const uid of uids) {
+      const f = this.#flags.get(uid);
+      if (f) out.push(f);
+    }
+    return out;
+  }
+
+  /** Records flags this session changed (STORE, FETCH setting \Seen). */
+  noteFlags(updated: readonly FlagState[]): void {
+    if (!this.#flags) return;
+    for (const u of updated) this.#flags.set(u.uid, { uid: u.uid, flags: u.flags, modseq: u.modseq });
+  }
+
+  /** Forgets expunged messages (sequence numbers and flags). */
+  forget(uids: readonly number[]): void {
+    if (!uids.length) return;
+    const drop = new Set(uids);
+    this.uids = this.uids.filter((u) => !drop.has(u));
+    if (this.#flags) { for (const u of uids) this.#flags.delete(u); }
+  }
+
+  /**
+   * UIDs (ascending) of known messages matching `criteria` when it only looks at flags, UIDs and MODSEQs and the
+   * flags are in memory; null otherwise (the store answers). Matches as the store's SQL does.
+   */
+  searchInMemory(criteria: SearchCriteria): { uids: number[]; highestModseq: number } | null {
+    const flags = this.#flags;
+    if (!flags || !memorySearchable(criteria)) return null;
+    const uids: number[] = [];
+    let highestModseq = 0;
+    for (const uid of this.uids) {
+      const f = flags.get(uid);
+      if (!f || !matches(criteria, f)) continue;
+      uids.push(uid);
+      if (f.modseq > highestModseq) highestModseq = f.modseq;
+    }
+    return { uids, highestModseq };
   }
 
   /** Number of messages the client knows of. */
@@ -127,6 +196,8 @@ export class SelectedMailbox {
     let complete = true;
     const expunged = await store.messages.expungedSince(this.mailbox.id, since);
     const gone = expunged.filter((u) => this.seqOf(u) > 0);
+    // Gone from the store: no flags to return any more, even while its EXPUNGE is held back (as a query would).
+    if (this.#flags) for (const u of gone) this.#flags.delete(u);
     if (gone.length) {
       if (options.allowExpunge) {
         if (options.qresync) out.push(vanishedResponse(gone, false));
@@ -135,8 +206,7 @@ export class SelectedMailbox {
           const seqs = gone.map((u) => this.seqOf(u)).sort((a, b) => b - a);
           for (const s of seqs) out.push(expungeResponse(s));
         }
-        const drop = new Set(gone);
-        this.uids = this.uids.filter((u) => !drop.has(u));
+        this.forget(gone);
       } else complete = false;
     }
     const last = this.uids[this.uids.length - 1] ?? 0;
@@ -146,6 +216,7 @@ export class SelectedMailbox {
     });
     const added: number[] = [];
     for (const m of changed) {
+      this.#flags?.set(m.uid, { uid: m.uid, flags: m.flags, modseq: m.modseq });
       if (m.uid > last) added.push(m.uid);
       else {
         const seq = this.seqOf(m.uid);
@@ -166,5 +237,52 @@ export class SelectedMailbox {
       for (const m of this.#reported) if (m <= this.modseq) this.#reported.delete(m);
     }
     return out;
+  }
+}
+
+/** Whether a search looks only at what the session keeps in memory. */
+function memorySearchable(c: SearchCriteria): boolean {
+  switch (c.type) {
+    case "all":
+    case "flag":
+    case "uids":
+    case "modseq":
+      return true;
+    case "not":
+      return memorySearchable(c.key);
+    case "or":
+      return memorySearchable(c.left) && memorySearchable(c.right);
+    case "and":
+      return c.keys.every(memorySearchable);
+    default:
+      return false;
+  }
+}
+
+/** One message against a flag/UID/MODSEQ criterion, with the semantics of store/search.ts. */
+function matches(c: SearchCriteria, f: FlagState): boolean {
+  switch (c.type) {
+    case "all":
+      return true;
+    case "flag": {
+      // \Recent is not kept (RFC 9051 removed it): RECENT/NEW match nothing, OLD everything.
+      if (c.flag.toLowerCase() === "\\recent") return !c.set;
+      const has = c.flag.startsWith("\\")
+        ? f.flags.includes(c.flag)
+        : f.flags.some((x) => x.toLowerCase() === c.flag.toLowerCase());
+      return c.set ? has : !has;
+    }
+    case "uids":
+      return c.ranges.some(([lo, hi]) => f.uid >= lo && f.uid <= hi);
+    case "modseq":
+      return f.modseq >= c.modseq;
+    case "not":
+      return !matches(c.key, f);
+    case "or":
+      return matches(c.left, f) || matches(c.right, f);
+    case "and":
+      return c.keys.every((k) => matches(k, f));
+    default:
+      return false;
   }
 }

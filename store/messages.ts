@@ -75,6 +75,8 @@ export interface Appended {
   mailboxId: number;
   uid: number;
   modseq: number;
+  /** Other messages went into the same mailbox with the same MODSEQ (one group-committed batch). */
+  sharedModseq: boolean;
 }
 
 /** Per-message metadata for FETCH (no body). */
@@ -427,34 +429,38 @@ export class Messages {
   ): Promise<[number, number][]> {
     if (!uids.length) return [];
     return await this.#db.transaction(async (tx) => {
+      // Locks in the one order every writer uses — mailbox rows (by id), then contents, then the account — and
+      // the mailboxes first of all, so the source cannot change (EXPUNGE, STORE lock it too) between reading it
+      // and copying it: the counters and COPYUID match what was copied.
+      const boxes = await tx.query<{ id: number }>(
+        "SELECT id FROM mailboxes WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
+        [[fromMailboxId, toMailboxId]],
+      );
+      if (!boxes.some((b) => b.id === toMailboxId)) throw new NotFoundError("target mailbox vanished");
       const source = await tx.query<{ uid: number; size: number }>(
         "SELECT uid, size FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) ORDER BY uid",
         [fromMailboxId, uids],
       );
       if (!source.length) return [];
+      const bytes = source.reduce((n, r) => n + r.size, 0);
       if (!options.move && options.quotaBytes) {
-        const need = source.reduce((n, r) => n + r.size, 0);
         const [acct] = await tx.query<{ used_bytes: number }>(
           "SELECT a.used_bytes FROM accounts a JOIN mailboxes mb ON mb.account_id = a.id WHERE mb.id = $1",
           [toMailboxId],
         );
-        if ((acct?.used_bytes ?? 0) + need > options.quotaBytes) throw new QuotaExceededError("over quota");
+        if ((acct?.used_bytes ?? 0) + bytes > options.quotaBytes) throw new QuotaExceededError("over quota");
       }
-      const bytes = source.reduce((n, r) => n + r.size, 0);
-      const [dst] = await tx.query<{ first_uid: number; modseq: number }>(
-        `WITH m AS (
-           UPDATE mailboxes SET uid_next = uid_next + $2, highest_modseq = highest_modseq + 1,
-                                message_count = message_count + $2, size_bytes = size_bytes + $3
-            WHERE id = $1
-           RETURNING account_id, uid_next - $2 AS first_uid, highest_modseq AS modseq),
-         used AS (UPDATE accounts SET used_bytes = used_bytes + $3 WHERE id = (SELECT account_id FROM m))
-         SELECT first_uid, modseq FROM m`,
+      const [dst] = await tx.query<{ first_uid: number; modseq: number; account_id: number }>(
+        `UPDATE mailboxes SET uid_next = uid_next + $2, highest_modseq = highest_modseq + 1,
+                              message_count = message_count + $2, size_bytes = size_bytes + $3
+          WHERE id = $1
+         RETURNING account_id, uid_next - $2 AS first_uid, highest_modseq AS modseq`,
         [toMailboxId, source.length, bytes],
       );
-      if (!dst) throw new NotFoundError("target mailbox vanished");
       const srcUids = source.map((r) => r.uid);
-      const newUids = srcUids.map((_, i) => dst.first_uid + i);
-      // The copies share the content: its reference count goes up (the counters are kept here, migration 005).
+      const newUids = srcUids.map((_, i) => dst!.first_uid + i);
+      // The copies share the content: its reference count goes up (the counters are kept here, migration 005);
+      // then the account's usage.
       await tx.query(
         `WITH ins AS (
            INSERT INTO messages (mailbox_id, uid, modseq, flags, internal_date, size, blob_hash, message_id)
@@ -464,9 +470,10 @@ export class Messages {
            RETURNING blob_hash)
          UPDATE blobs b SET refcount = b.refcount + n.c
            FROM (SELECT blob_hash, count(*) AS c FROM ins GROUP BY blob_hash) n WHERE b.hash = n.blob_hash`,
-        [toMailboxId, dst.modseq, fromMailboxId, srcUids, newUids],
+        [toMailboxId, dst!.modseq, fromMailboxId, srcUids, newUids],
       );
-      await notifyChanges(tx, [[toMailboxId, dst.modseq]]);
+      await tx.query("UPDATE accounts SET used_bytes = used_bytes + $2 WHERE id = $1", [dst!.account_id, bytes]);
+      await notifyChanges(tx, [[toMailboxId, dst!.modseq]]);
       if (options.move) {
         await tx.query("DELETE FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[])", [
           fromMailboxId,
@@ -486,7 +493,7 @@ export class Messages {
     mailboxId: number,
     delivery: { raw: Uint8Array; parsed: ParsedContent; flags: readonly string[]; internalDate?: Date },
     options: { dedupeByMessageId?: boolean; quotaBytes?: number; usedBytes?: number } = {},
-  ): Promise<{ uid: number; existing: boolean; modseq?: number }> {
+  ): Promise<{ uid: number; existing: boolean; /** when no other message got the same MODSEQ */ modseq?: number }> {
     if (options.dedupeByMessageId && delivery.parsed.messageId) {
       const [row] = await this.#db.query<{ uid: number }>(
         "SELECT uid FROM messages WHERE mailbox_id = $1 AND message_id = $2 ORDER BY uid LIMIT 1",
@@ -503,7 +510,8 @@ export class Messages {
       targets: [{ mailboxId, flags: delivery.flags, keepMessageId: !!options.dedupeByMessageId }],
       ...(delivery.internalDate ? { internalDate: delivery.internalDate } : {}),
     });
-    return { uid: landed!.uid, existing: false, modseq: landed!.modseq };
+    // The MODSEQ is this append's alone only when no other message shared its batch in this mailbox.
+    return { uid: landed!.uid, existing: false, ...(landed!.sharedModseq ? {} : { modseq: landed!.modseq }) };
   }
 
   /** Expunged UIDs of a mailbox after `modseq` (QRESYNC VANISHED, RFC 7162 §3.2.5). */
@@ -582,14 +590,17 @@ async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Ap
   // (migration 005): blobs.refcount, mailboxes.message_count/size_bytes, accounts.used_bytes.
   const result = await q.query<{ ord: number; uid: number; modseq: number; mb: number }>(
     `WITH
+     locked AS (SELECT id FROM mailboxes WHERE id = ANY($9::bigint[]) ORDER BY id FOR UPDATE),
      b AS (
        INSERT INTO blobs (hash, data, size, structure, search_text, header_text, sent_on, refcount)
        SELECT decode(h, 'hex'), substring($1::bytea FROM o::int FOR l::int), l, s::json, lower(t), lower(ht), sd, rc
          FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::date[],
                      $19::int[]) AS r(h, o, l, s, t, ht, sd, rc)
+        -- Mailbox rows first, contents after (the order every writer locks in): this one-time filter makes
+        -- the "locked" CTE run before any content row is written or locked.
+        WHERE (SELECT count(*) FROM locked) >= 0
        ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount + excluded.refcount
        RETURNING 1),
-     locked AS (SELECT id FROM mailboxes WHERE id = ANY($9::bigint[]) ORDER BY id FOR UPDATE),
      alloc AS (
        UPDATE mailboxes m SET uid_next = m.uid_next + u.n, highest_modseq = m.highest_modseq + 1,
                               message_count = m.message_count + u.n, size_bytes = m.size_bytes + u.bytes
@@ -658,7 +669,7 @@ async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Ap
   for (const d of batch) {
     out.push(d.targets.map(() => {
       const row = result[k++]!;
-      return { mailboxId: row.mb, uid: row.uid, modseq: row.modseq };
+      return { mailboxId: row.mb, uid: row.uid, modseq: row.modseq, sharedModseq: perMailbox.get(row.mb)!.n > 1 };
     }));
   }
   return out;

@@ -31,6 +31,7 @@ export type { SearchCriteria } from "./search.ts";
 export type { AttemptResult, ClaimedRecipient, DeliveryLogEntry, QueuedRecipient } from "./queue.ts";
 export { hex } from "./queue.ts";
 export { DEFAULT_MAILBOXES } from "./mailboxes.ts";
+export { normalizeFlags } from "./messages.ts";
 export type {
   Appended,
   Delivery,

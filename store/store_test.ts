@@ -331,3 +331,58 @@ storeTest(
     assert.equal((await store.db.query("SELECT 1 FROM blobs")).length, 2, "content 'a' is stored once, 'b' still used");
   },
 );
+
+storeTest(
+  "concurrent appends: a MODSEQ is reported as an append's own only when no other message shares it",
+  async (_t, { store }) => {
+    await store.domains.add("example.test");
+    const acct = await store.accounts.create("share@example.test", PW);
+    const inbox = (await store.mailboxes.get(acct.id, "INBOX"))!;
+    const results = await Promise.all(
+      ["a", "b", "c", "d", "e"].map((s) =>
+        store.messages.append(inbox.id, { raw: bytes(`Subject: ${s}\r\n\r\n${s}\r\n`), parsed: parsed(), flags: [] })
+      ),
+    );
+    const all = await store.messages.list(inbox.id);
+    for (const r of results) {
+      if (r.modseq === undefined) continue;
+      assert.deepEqual(
+        all.filter((m) => m.modseq === r.modseq).map((m) => m.uid),
+        [r.uid],
+        "an own MODSEQ is not shared",
+      );
+    }
+  },
+);
+
+storeTest("COPY and MOVE racing EXPUNGE and STORE keep the counters exact", async (_t, { store }) => {
+  await store.domains.add("example.test");
+  const acct = await store.accounts.create("race@example.test", PW);
+  const inbox = (await store.mailboxes.get(acct.id, "INBOX"))!;
+  const other = await store.mailboxes.create(acct.id, "Other");
+  for (let round = 0; round < 5; round++) {
+    await store.messages.deliverAll(
+      [0, 1, 2, 3].map((i) => ({
+        raw: bytes(`Subject: r${round}m${i % 2}\r\n\r\nsame content ${i % 2}\r\n`),
+        parsed: parsed(),
+        targets: [{ mailboxId: inbox.id }],
+      })),
+    );
+    const uids = await store.messages.uids(inbox.id);
+    await store.messages.storeFlags(inbox.id, uids.slice(0, 2), "add", ["\\Deleted"]);
+    await Promise.all([
+      store.messages.copy(inbox.id, uids, other.id),
+      store.messages.expunge(inbox.id),
+      store.messages.copy(inbox.id, uids.slice(2), other.id, { move: true }),
+      store.messages.storeFlags(inbox.id, uids, "add", ["\\Seen"]),
+    ].map((p) => p.catch((e) => assert.fail(`a concurrent write failed: ${e}`))));
+  }
+  const [bad] = await store.db.query<{ n: number }>(
+    `SELECT ((SELECT count(*) FROM blobs b WHERE b.refcount <> (SELECT count(*) FROM messages m WHERE m.blob_hash = b.hash))
+          + (SELECT count(*) FROM mailboxes mb WHERE mb.message_count <> (SELECT count(*) FROM messages m WHERE m.mailbox_id = mb.id)
+               OR mb.size_bytes <> (SELECT coalesce(sum(size), 0) FROM messages m WHERE m.mailbox_id = mb.id))
+          + (SELECT count(*) FROM accounts a WHERE a.used_bytes <> (SELECT coalesce(sum(m.size), 0) FROM messages m
+               JOIN mailboxes mb ON mb.id = m.mailbox_id WHERE mb.account_id = a.id)))::int AS n`,
+  );
+  assert.equal(Number(bad!.n), 0, "counters match the rows");
+});

@@ -20,6 +20,7 @@ import {
   type Section,
   vanishedResponse,
 } from "../protocol/mod.ts";
+import type { FlagState } from "../selected_mailbox.ts";
 import type { ImapContext } from "../session.ts";
 import { condstore, resolveSet, selected, storeError, toRanges } from "./_util.ts";
 
@@ -48,12 +49,16 @@ export async function fetch(ctx: ImapContext, cmd: FetchCommand): Promise<void> 
   const withModseq = plan.modseq || condstore(ctx) && cmd.changedSince !== null;
   for (let i = 0; i < uids.length; i += batch) {
     const part = uids.slice(i, i + batch);
-    const metas = await store.messages.meta(sel.mailbox.id, toRanges(part), {
-      structure: needsStructure,
-      content: plan.content === "full", // bodies of the whole batch in the same query
-      flagsOnly,
-      ...(cmd.changedSince !== null ? { changedSince: cmd.changedSince } : {}),
-    });
+    // FETCH (UID FLAGS [MODSEQ]) is answered from the session's copy of the flags when it keeps one.
+    const cached = flagsOnly && !plan.setsSeen ? await sel.flagsOf(store, part) : null;
+    const metas = cached
+      ? cached.filter((f) => cmd.changedSince === null || f.modseq > cmd.changedSince).map(flagMeta)
+      : await store.messages.meta(sel.mailbox.id, toRanges(part), {
+        structure: needsStructure,
+        content: plan.content === "full", // bodies of the whole batch in the same query
+        flagsOnly,
+        ...(cmd.changedSince !== null ? { changedSince: cmd.changedSince } : {}),
+      });
     let flagsChanged = new Set<number>();
     if (plan.setsSeen && !sel.readOnly) flagsChanged = await markSeen(ctx, metas);
     let text = ""; // responses without literals, written together
@@ -74,6 +79,13 @@ export async function fetch(ctx: ImapContext, cmd: FetchCommand): Promise<void> 
   }
 }
 
+const EPOCH = new Date(0);
+
+/** A flags-only message record from the session's copy (the other fields are not read for FETCH FLAGS). */
+function flagMeta(f: FlagState): MessageMeta {
+  return { uid: f.uid, modseq: f.modseq, flags: f.flags, internalDate: EPOCH, size: 0, messageId: null, hash: "" };
+}
+
 /** Sets \Seen on the messages a non-PEEK body fetch reads (RFC 9051 §6.4.5); returns the UIDs changed. */
 async function markSeen(ctx: ImapContext, metas: MessageMeta[]): Promise<Set<number>> {
   const sel = selected(ctx);
@@ -81,6 +93,7 @@ async function markSeen(ctx: ImapContext, metas: MessageMeta[]): Promise<Set<num
   if (!unseen.length) return new Set();
   const r = await ctx.o.store.messages.storeFlags(sel.mailbox.id, unseen, "add", ["\\Seen"]).catch(storeError);
   const byUid = new Map(r.updated.map((u) => [u.uid, u]));
+  sel.noteFlags(r.updated);
   if (r.updated[0]) sel.ownChange(r.updated[0].modseq);
   for (const m of metas) {
     const u = byUid.get(m.uid);

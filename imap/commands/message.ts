@@ -5,7 +5,7 @@
  * Sent de-duplication), and SEARCH (§6.4.4, ESEARCH RFC 4731, SEARCHRES RFC 5182, CONDSTORE MODSEQ).
  */
 import { parseMessage } from "../../mail/parse.ts";
-import type { SearchCriteria } from "../../store/mod.ts";
+import { normalizeFlags, type SearchCriteria } from "../../store/mod.ts";
 import {
   type AppendCommand,
   type CopyCommand,
@@ -48,6 +48,7 @@ export async function store(ctx: ImapContext, cmd: StoreCommand): Promise<Handle
     canonicalFlags(cmd.flags),
     cmd.unchangedSince ?? undefined,
   ).catch(storeError);
+  sel.noteFlags(r.updated);
   if (r.updated[0]) sel.ownChange(r.updated[0].modseq);
   const withModseq = condstore(ctx);
   // RFC 7162 §3.1.3: with UNCHANGEDSINCE, FETCH responses are sent even for .SILENT so the client learns MODSEQ.
@@ -109,8 +110,7 @@ async function reportExpunged(ctx: ImapContext, uids: number[]): Promise<void> {
     const seqs = uids.map((u) => sel.seqOf(u)).filter((s) => s > 0).sort((a, b) => b - a);
     await ctx.write(seqs.map((s) => expungeResponse(s)).join(""));
   }
-  const drop = new Set(uids);
-  sel.uids = sel.uids.filter((u) => !drop.has(u));
+  sel.forget(uids);
 }
 
 /** EXPUNGE and UID EXPUNGE. */
@@ -148,7 +148,9 @@ export async function append(ctx: ImapContext, cmd: AppendCommand): Promise<Hand
   if (r.existing) ctx.o.log.info("APPEND to Sent matched a submitted copy", { uid: r.uid });
   const sel = ctx.state.selected;
   if (sel?.mailbox.id === box.id) {
-    const exists = r.modseq === undefined ? null : sel.ownAppend(r.uid, r.modseq);
+    const exists = r.modseq === undefined
+      ? null
+      : sel.ownAppend(r.uid, r.modseq, normalizeFlags(canonicalFlags(cmd.flags)));
     if (exists) await ctx.write(exists);
     else sel.dirty = true;
   }
@@ -183,7 +185,9 @@ export async function search(ctx: ImapContext, cmd: SearchCommand): Promise<void
   const usesModseq = searchUsesModseq(cmd.criteria);
   if (usesModseq) ctx.state.enabled.add("CONDSTORE");
   const criteria = toCriteria(ctx, cmd.criteria);
-  const { uids: found, highestModseq } = await ctx.o.store.messages.search(sel.mailbox.id, criteria);
+  // Flags, UIDs and MODSEQs only, with the flags in memory: answered without a query.
+  const { uids: found, highestModseq } = sel.searchInMemory(criteria) ??
+    await ctx.o.store.messages.search(sel.mailbox.id, criteria);
   // Only messages this session knows of (a message delivered meanwhile is reported by EXISTS first).
   const known = found.filter((u) => sel.seqOf(u) > 0);
   const numbers = cmd.uid ? known : known.map((u) => sel.seqOf(u));

@@ -392,8 +392,10 @@ export class CommandReceiver {
     this.#start += n;
     this.#scanned = 0;
     if (this.#start === this.#end) {
+      // Everything read: give the buffer back (an idle connection — thousands of them in IDLE — holds none;
+      // the next command allocates a small one again).
       this.#start = this.#end = 0;
-      if (this.#buf.length > 256 * 1024) this.#buf = EMPTY;
+      this.#buf = EMPTY;
     }
   }
 

@@ -11,6 +11,18 @@ const parsed = (messageId: string | null = null): ParsedContent => ({
 });
 const bytes = (s: string) => new TextEncoder().encode(s);
 
+/** Rows whose kept counters (blob references, mailbox counts and sizes, account usage) differ from the rows. */
+async function countersWrong(store: Store): Promise<number> {
+  const [bad] = await store.db.query<{ n: number }>(
+    `SELECT ((SELECT count(*) FROM blobs b WHERE b.refcount <> (SELECT count(*) FROM messages m WHERE m.blob_hash = b.hash))
+          + (SELECT count(*) FROM mailboxes mb WHERE mb.message_count <> (SELECT count(*) FROM messages m WHERE m.mailbox_id = mb.id)
+               OR mb.size_bytes <> (SELECT coalesce(sum(size), 0) FROM messages m WHERE m.mailbox_id = mb.id))
+          + (SELECT count(*) FROM accounts a WHERE a.used_bytes <> (SELECT coalesce(sum(m.size), 0) FROM messages m
+               JOIN mailboxes mb ON mb.id = m.mailbox_id WHERE mb.account_id = a.id)))::int AS n`,
+  );
+  return Number(bad!.n);
+}
+
 storeTest("migrations are applied once, also when run again", async (_t, { store }) => {
   assert.deepEqual(await migrate(store.db), []);
   const rows = await store.db.query<{ version: number }>("SELECT version FROM schema_migrations");
@@ -314,16 +326,7 @@ storeTest(
     }
     await store.messages.copy(inbox.id, [1, 2], other.id);
     await store.messages.copy(inbox.id, [3], other.id, { move: true });
-    const check = async (when: string) => {
-      const [bad] = await store.db.query<{ n: number }>(
-        `SELECT (SELECT count(*) FROM blobs b WHERE b.refcount <> (SELECT count(*) FROM messages m WHERE m.blob_hash = b.hash))
-            + (SELECT count(*) FROM mailboxes mb WHERE mb.message_count <> (SELECT count(*) FROM messages m WHERE m.mailbox_id = mb.id)
-                 OR mb.size_bytes <> (SELECT coalesce(sum(size), 0) FROM messages m WHERE m.mailbox_id = mb.id))
-            + (SELECT count(*) FROM accounts a WHERE a.used_bytes <> (SELECT coalesce(sum(m.size), 0) FROM messages m
-                 JOIN mailboxes mb ON mb.id = m.mailbox_id WHERE mb.account_id = a.id))::int AS n`,
-      );
-      assert.equal(Number(bad!.n), 0, `counters wrong after ${when}`);
-    };
+    const check = async (when: string) => assert.equal(await countersWrong(store), 0, `counters wrong after ${when}`);
     await check("delivery, copy and move");
     assert.equal((await store.mailboxes.get(acct.id, "Other"))!.messageCount, 3);
     await store.mailboxes.remove(acct.id, "Other");
@@ -377,12 +380,5 @@ storeTest("COPY and MOVE racing EXPUNGE and STORE keep the counters exact", asyn
       store.messages.storeFlags(inbox.id, uids, "add", ["\\Seen"]),
     ].map((p) => p.catch((e) => assert.fail(`a concurrent write failed: ${e}`))));
   }
-  const [bad] = await store.db.query<{ n: number }>(
-    `SELECT ((SELECT count(*) FROM blobs b WHERE b.refcount <> (SELECT count(*) FROM messages m WHERE m.blob_hash = b.hash))
-          + (SELECT count(*) FROM mailboxes mb WHERE mb.message_count <> (SELECT count(*) FROM messages m WHERE m.mailbox_id = mb.id)
-               OR mb.size_bytes <> (SELECT coalesce(sum(size), 0) FROM messages m WHERE m.mailbox_id = mb.id))
-          + (SELECT count(*) FROM accounts a WHERE a.used_bytes <> (SELECT coalesce(sum(m.size), 0) FROM messages m
-               JOIN mailboxes mb ON mb.id = m.mailbox_id WHERE mb.account_id = a.id)))::int AS n`,
-  );
-  assert.equal(Number(bad!.n), 0, "counters match the rows");
+  assert.equal(await countersWrong(store), 0, "counters match the rows");
 });

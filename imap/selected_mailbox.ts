@@ -197,7 +197,7 @@ export class SelectedMailbox {
     const expunged = await store.messages.expungedSince(this.mailbox.id, since);
     const gone = expunged.filter((u) => this.seqOf(u) > 0);
     // Gone from the store: no flags to return any more, even while its EXPUNGE is held back (as a query would).
-    if (this.#flags) for (const u of gone) this.#flags.delete(u);
+    if (this.#flags) { for (const u of gone) this.#flags.delete(u); }
     if (gone.length) {
       if (options.allowExpunge) {
         if (options.qresync) out.push(vanishedResponse(gone, false));

@@ -396,25 +396,7 @@ export class Messages {
    * nothing was expunged).
    */
   async expunge(mailboxId: number, uids?: readonly number[]): Promise<{ uids: number[]; modseq: number | null }> {
-    // One statement in autocommit: the mailbox row is locked first (as STORE and delivery do, so no two of them
-    // wait for each other in opposite orders), then the messages go, the expunges are logged with a new MODSEQ
-    // and announced. The delete trigger updates the counters at the end of the statement.
-    const rows = await this.#db.query<{ uid: number; modseq: number }>(
-      `WITH box AS (SELECT id FROM mailboxes WHERE id = $1 FOR UPDATE),
-       gone AS (
-         DELETE FROM messages WHERE mailbox_id = (SELECT id FROM box) AND '\\Deleted' = ANY(flags)
-           ${uids ? "AND uid = ANY($3::bigint[])" : ""} RETURNING uid),
-       bump AS (
-         UPDATE mailboxes SET highest_modseq = highest_modseq + 1
-          WHERE id = (SELECT id FROM box) AND EXISTS (SELECT 1 FROM gone)
-          RETURNING id, highest_modseq AS modseq, pg_notify($2, id || ':' || highest_modseq)),
-       log AS (
-         INSERT INTO mailbox_changes (mailbox_id, modseq, uid, kind)
-         SELECT bump.id, bump.modseq, gone.uid, 'expunge' FROM bump, gone)
-       SELECT gone.uid, bump.modseq FROM gone, bump ORDER BY gone.uid`,
-      uids ? [mailboxId, CHANGES_CHANNEL, uids] : [mailboxId, CHANGES_CHANNEL],
-    );
-    return { uids: rows.map((r) => r.uid), modseq: rows[0]?.modseq ?? null };
+    return await removeMessages(this.#db, mailboxId, { deletedOnly: true, ...(uids ? { uids } : {}) });
   }
 
   /**
@@ -475,11 +457,7 @@ export class Messages {
       await tx.query("UPDATE accounts SET used_bytes = used_bytes + $2 WHERE id = $1", [dst!.account_id, bytes]);
       await notifyChanges(tx, [[toMailboxId, dst!.modseq]]);
       if (options.move) {
-        await tx.query("DELETE FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[])", [
-          fromMailboxId,
-          srcUids,
-        ]);
-        await recordExpunges(tx, fromMailboxId, srcUids);
+        await removeMessages(tx, fromMailboxId, { deletedOnly: false, uids: srcUids });
       }
       return srcUids.map((u, i) => [u, newUids[i]!] as [number, number]);
     });
@@ -693,18 +671,34 @@ async function appendQueue(tx: Queryable, batch: readonly Prepared[]): Promise<v
   );
 }
 
-/** Writes expunges to the change log with a new MODSEQ and notifies. */
-async function recordExpunges(tx: Queryable, mailboxId: number, uids: readonly number[]): Promise<void> {
-  const [box] = await tx.query<{ modseq: number }>(
-    "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = $1 RETURNING highest_modseq AS modseq",
-    [mailboxId],
+/**
+ * Removes messages of a mailbox — those flagged `\Deleted` (EXPUNGE; only among `uids` for UID EXPUNGE) or exactly
+ * `uids` (MOVE) — in one statement: the mailbox row is locked first (the order every writer uses: mailboxes,
+ * contents, account), the expunges are logged with a new MODSEQ and announced. The delete trigger updates the
+ * counters at the end of the statement. Returns the removed UIDs, ascending, and the MODSEQ (null: none removed).
+ */
+async function removeMessages(
+  q: Queryable,
+  mailboxId: number,
+  which: { deletedOnly: boolean; uids?: readonly number[] },
+): Promise<{ uids: number[]; modseq: number | null }> {
+  const rows = await q.query<{ uid: number; modseq: number }>(
+    `WITH box AS (SELECT id FROM mailboxes WHERE id = $1 FOR UPDATE),
+     gone AS (
+       DELETE FROM messages WHERE mailbox_id = (SELECT id FROM box)
+         ${which.deletedOnly ? "AND '\\Deleted' = ANY(flags)" : ""} ${which.uids ? "AND uid = ANY($3::bigint[])" : ""}
+       RETURNING uid),
+     bump AS (
+       UPDATE mailboxes SET highest_modseq = highest_modseq + 1
+        WHERE id = (SELECT id FROM box) AND EXISTS (SELECT 1 FROM gone)
+        RETURNING id, highest_modseq AS modseq, pg_notify($2, id || ':' || highest_modseq)),
+     log AS (
+       INSERT INTO mailbox_changes (mailbox_id, modseq, uid, kind)
+       SELECT bump.id, bump.modseq, gone.uid, 'expunge' FROM bump, gone)
+     SELECT gone.uid, bump.modseq FROM gone, bump ORDER BY gone.uid`,
+    which.uids ? [mailboxId, CHANGES_CHANNEL, which.uids] : [mailboxId, CHANGES_CHANNEL],
   );
-  await tx.query(
-    `INSERT INTO mailbox_changes (mailbox_id, modseq, uid, kind)
-       SELECT $1, $2, u, 'expunge' FROM unnest($3::bigint[]) u`,
-    [mailboxId, box!.modseq, uids],
-  );
-  await notifyChanges(tx, [[mailboxId, box!.modseq]]);
+  return { uids: rows.map((r) => r.uid), modseq: rows[0]?.modseq ?? null };
 }
 
 /** NOTIFYs `mailboxId:modseq` pairs; delivered to listeners when the transaction commits. */

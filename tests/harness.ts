@@ -10,6 +10,8 @@ import postgres from "postgres";
 /** A running throwaway cluster. */
 export interface PgCluster {
   url: string;
+  /** The directory of its Unix socket. */
+  socketDir: string;
   stop(): void;
 }
 
@@ -76,6 +78,7 @@ export function startCluster(): PgCluster {
   let stopped = false;
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    socketDir: dir,
     stop() {
       if (stopped) return;
       stopped = true;
@@ -97,6 +100,7 @@ export function testServerUrl(): string | undefined {
   if (postgresUnavailableReason()) return undefined;
   if (!cluster) {
     cluster = startCluster();
+    Deno.env.set("TEST_DATABASE_SOCKET_DIR", cluster.socketDir);
     globalThis.addEventListener("unload", () => cluster?.stop());
   }
   return cluster.url;
@@ -147,15 +151,26 @@ function migratedPgliteSnapshot(): Promise<Blob> {
   return pgliteTemplate;
 }
 
+/** Test stores keep recently read messages as production does (`database.message_cache_mb`), so the cached paths run. */
+const MESSAGE_CACHE_BYTES = 16 * 1048576;
+
 /** Opens an empty, migrated store on `driver`. */
 export async function openTestStore(driver: Driver, policy?: { minPasswordLength?: number }): Promise<TestStore> {
   if (driver === "pglite") {
     const snapshot = await migratedPgliteSnapshot();
-    const store = await Store.open({ location: { memory: true, snapshot }, policy: policy ?? {} });
+    const store = await Store.open({
+      location: { memory: true, snapshot },
+      policy: policy ?? {},
+      messageCacheBytes: MESSAGE_CACHE_BYTES,
+    });
     return { store, driver, close: () => store.close() };
   }
   const db = await createTestDatabase();
-  const store = await Store.open({ location: { url: db.url, poolSize: 5 }, policy: policy ?? {} });
+  const store = await Store.open({
+    location: { url: db.url, poolSize: 5 },
+    policy: policy ?? {},
+    messageCacheBytes: MESSAGE_CACHE_BYTES,
+  });
   return {
     store,
     driver,

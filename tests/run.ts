@@ -58,6 +58,7 @@ const reason = postgresUnavailableReason();
 if (!Deno.env.get("TEST_DATABASE_URL") && !reason) {
   const cluster = startCluster();
   env.TEST_DATABASE_URL = cluster.url;
+  env.TEST_DATABASE_SOCKET_DIR = cluster.socketDir;
   stop = () => cluster.stop();
   console.error(`test Postgres cluster: ${cluster.url}`);
 } else if (reason) {

@@ -14,7 +14,9 @@ export interface PostgresOptions {
 
 /** Connects to Postgres at `url` (checked with one query before returning). */
 export async function openPostgres(url: string, options: PostgresOptions = {}): Promise<SqlExecutor> {
-  const sql = postgres(url, {
+  const { url: tcpUrl, path } = unixSocket(url);
+  const sql = postgres(tcpUrl, {
+    ...(path ? { path } : {}),
     max: options.poolSize ?? 10,
     onnotice: () => {},
     // int8 as a JS number: ids, UIDs and MODSEQs stay far below 2^53.
@@ -35,6 +37,24 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
   });
   await sql.unsafe("SELECT 1");
   return new PostgresExecutor(sql);
+}
+
+/**
+ * A libpq-style `?host=/run/postgresql` names the directory of a Unix socket (postgres.js takes it as `path`).
+ * On one machine that is the cheaper way to Postgres: each query is a write the kernel hands straight to the
+ * server process, without the loopback TCP stack on both ends.
+ */
+function unixSocket(url: string): { url: string; path?: string } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { url };
+  }
+  const dir = parsed.searchParams.get("host");
+  if (!dir?.startsWith("/")) return { url };
+  parsed.searchParams.delete("host");
+  return { url: parsed.href, path: `${dir}/.s.PGSQL.${parsed.port || "5432"}` };
 }
 
 // deno-lint-ignore no-explicit-any

@@ -45,6 +45,9 @@ export const ConfigSchema = z.object({
       "Postgres connection URL (postgres://user:pass@host:5432/db). Empty: the embedded PGlite store in <data_dir>/db.",
     ),
     pool_size: z.number().int().min(1).max(200).default(10).describe("Connections per instance to Postgres."),
+    message_cache_mb: z.number().int().min(0).default(64).describe(
+      "Memory for messages read recently (FETCH answers a repeated read without a query). 0: no cache.",
+    ),
   }).strict().default({}).describe("Where mail, accounts and queues are stored."),
   log: z.object({
     level: z.enum(["trace", "debug", "info", "warn", "error"]).default("info").describe(

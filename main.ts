@@ -54,9 +54,10 @@ export function storeOptions(config: Config): StoreOptions {
     minPasswordLength: config.accounts.min_password_length,
     defaultQuotaBytes: config.accounts.default_quota_mb * 1048576,
   };
+  const messageCacheBytes = config.database.message_cache_mb * 1048576;
   return config.database.url
-    ? { location: { url: config.database.url, poolSize: config.database.pool_size }, policy }
-    : { location: { dataDir: resolve(config.data_dir) }, policy };
+    ? { location: { url: config.database.url, poolSize: config.database.pool_size }, policy, messageCacheBytes }
+    : { location: { dataDir: resolve(config.data_dir) }, policy, messageCacheBytes };
 }
 
 async function configFrom(options: Map<string, string | true>): Promise<Config> {

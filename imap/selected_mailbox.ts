@@ -5,7 +5,7 @@
  * VANISHED, FETCH FLAGS). Expunges are held back while a command that must not see them runs (RFC 9051 §7.5.2:
  * no EXPUNGE during FETCH, STORE or SEARCH), so sequence numbers stay consistent.
  */
-import type { Mailbox, SearchCriteria, Store } from "../store/mod.ts";
+import type { FlagState, Mailbox, SearchCriteria, Store } from "../store/mod.ts";
 import { existsResponse, expungeResponse, flagList, vanishedResponse } from "./protocol/mod.ts";
 
 /** MODSEQs remembered between two catch-ups; beyond this, changes are reported again (harmless, RFC 9051 §7.5.2). */
@@ -14,23 +14,19 @@ const MAX_REPORTED = 1000;
 /** Mailboxes up to this size keep their flags in the session once FETCH FLAGS has read them (≈ 100 B each). */
 const FLAGS_CACHE_MAX = 20_000;
 
-/** Flags and MODSEQ of one message, as this session knows them. */
-export interface FlagState {
-  uid: number;
-  flags: string[];
-  modseq: number;
-}
-
 /** One selected (or examined) mailbox. */
 export class SelectedMailbox {
   readonly mailbox: Mailbox;
-  readonly readOnly: boolean;
+  /** EXAMINE (or a SELECT of a mailbox the account may not change). */
+  readOnly: boolean;
   /** UIDs by sequence number − 1, ascending. */
   uids: number[];
   /** Everything up to this MODSEQ has been reported to the client. */
   modseq: number;
-  /** A change notification arrived since the last sync. */
-  dirty = false;
+  /** A catch-up is due for another reason than a notification (set true by whoever knows). */
+  #forced = false;
+  /** The highest MODSEQ a change notification announced. */
+  #notified = 0;
   #stopWatching: (() => void) | undefined;
   #onChange: (() => void) | undefined;
   /** MODSEQs above `modseq` whose flag changes the client already has (its own, or reported by a partial catch-up). */
@@ -49,23 +45,72 @@ export class SelectedMailbox {
     this.modseq = mailbox.highestModseq;
   }
 
-  /** Selects: reads the mailbox state and the UID list, and starts watching for changes. */
+  /**
+   * Selects: reads the mailbox state and the UID list (with the flags, when the mailbox is small enough to keep
+   * them: a client nearly always fetches them next), and starts watching for changes.
+   */
   static async open(store: Store, mailbox: Mailbox, readOnly: boolean): Promise<SelectedMailbox> {
     // Watch first, then read: a change between the two is seen either way.
     const selected = new SelectedMailbox(mailbox, readOnly, []);
     selected.#stopWatching = await store.changes.watch(mailbox.id, (c) => {
       // MODSEQs of one mailbox commit in order (the mailbox row lock allocates them), so a change at or below
-      // what this session has caught up to — its own STORE or APPEND, above all — holds nothing new.
-      if (c.modseq !== 0 && c.modseq <= selected.modseq) return;
-      selected.dirty = true;
-      selected.#onChange?.();
+      // what this session has caught up to — its own STORE or APPEND, above all — holds nothing new (`dirty`).
+      if (c.modseq === 0) selected.#forced = true;
+      else if (c.modseq > selected.#notified) selected.#notified = c.modseq;
+      if (selected.dirty) selected.#onChange?.();
     });
-    const now = await store.mailboxes.withUids(mailbox.id);
-    const fresh = now?.mailbox ?? mailbox;
-    selected.uids = now?.uids ?? [];
+    let fresh = mailbox;
+    if (mailbox.messageCount <= FLAGS_CACHE_MAX) {
+      const now = await store.mailboxes.withFlags(mailbox.id);
+      if (now) {
+        fresh = now.mailbox;
+        selected.uids = now.messages.map((m) => m.uid);
+        selected.#flags = new Map(now.messages.map((m) => [m.uid, m]));
+      }
+    } else {
+      const now = await store.mailboxes.withUids(mailbox.id);
+      if (now) {
+        fresh = now.mailbox;
+        selected.uids = now.uids;
+      }
+    }
     selected.modseq = fresh.highestModseq;
     (selected as { mailbox: Mailbox }).mailbox = fresh;
     return selected;
+  }
+
+  /**
+   * SELECT or EXAMINE of the mailbox this session had selected until now (`box`, just read by name): the state it
+   * kept, watched all along and updated by the session's own changes, is brought up to date — usually there is
+   * nothing to do — instead of reading the UID list and the flags again. Clients re-select often (to refresh,
+   * or after working in another folder on another connection). False when it is not the same mailbox.
+   */
+  async reselect(store: Store, box: Mailbox, readOnly: boolean): Promise<boolean> {
+    if (!this.#stopWatching || box.id !== this.mailbox.id || box.uidValidity !== this.mailbox.uidValidity) {
+      return false;
+    }
+    this.readOnly = readOnly;
+    this.#onChange = undefined;
+    if (this.dirty || box.highestModseq !== this.modseq) {
+      // The responses of this catch-up are not sent: the SELECT's own describe the new state.
+      await this.sync(store, { allowExpunge: true, qresync: false, condstore: false, force: true });
+    } else (this as { mailbox: Mailbox }).mailbox = box;
+    this.#reported.clear();
+    return true;
+  }
+
+  /**
+   * Whether a catch-up is due: a notification announced a MODSEQ beyond what the session has, or someone said so.
+   * A notification of the session's own change often arrives before the change's own result; once the session has
+   * taken that in (`ownChange`, `ownAppend`), nothing is due.
+   */
+  get dirty(): boolean {
+    return this.#forced || this.#notified > this.modseq;
+  }
+
+  /** `true`: catch up at the next chance; `false` (a catch-up starts): only later notifications count. */
+  set dirty(value: boolean) {
+    this.#forced = value;
   }
 
   /** Calls `fn` on every change (IDLE wakes up with it); `undefined` stops. */
@@ -186,11 +231,15 @@ export class SelectedMailbox {
     options: { allowExpunge: boolean; qresync: boolean; condstore: boolean; force?: boolean },
   ): Promise<string[]> {
     if (!this.dirty && !options.force) return [];
-    // Cleared before reading: a change that commits while this catch-up runs sets it again and is not lost.
+    // A notification that arrives while this catch-up runs stays due if its MODSEQ is beyond what it reads.
     this.dirty = false;
     const out: string[] = [];
     const box = await store.mailboxes.byId(this.mailbox.id);
-    if (!box) return out; // deleted meanwhile: nothing more to report
+    if (!box) {
+      this.#notified = 0; // deleted meanwhile: nothing more to report, now or later
+      return out;
+    }
+    (this as { mailbox: Mailbox }).mailbox = box;
     const since = this.modseq;
     if (box.highestModseq <= since) return out;
     let complete = true;

@@ -4,7 +4,15 @@
  * case-insensitively (RFC 9051 §5.1).
  */
 import { ConflictError, InvalidInputError, NotFoundError } from "./errors.ts";
-import { type Messages, notifyChanges, parseUidList, uidListSql } from "./messages.ts";
+import {
+  flagLinesSql,
+  type FlagState,
+  type Messages,
+  notifyChanges,
+  parseFlagLines,
+  parseUidList,
+  uidListSql,
+} from "./messages.ts";
 import type { Queryable, SqlExecutor } from "./sql/executor.ts";
 
 /** The hierarchy separator of mailbox names. */
@@ -151,6 +159,20 @@ export class Mailboxes {
       [accountId, key],
     );
     return rows[0] && toMailbox(rows[0]);
+  }
+
+  /** A mailbox by name with its account's quota and usage (APPEND checks the quota: one query, not two). */
+  async getWithQuota(
+    accountId: number,
+    name: string,
+  ): Promise<{ mailbox: Mailbox; quotaBytes: number; usedBytes: number } | undefined> {
+    const rows = await this.#db.query<MailboxRow & { quota_bytes: number; used_bytes: number }>(
+      `SELECT ${COLUMNS.replace(/\w+/g, "m.$&")}, a.quota_bytes, a.used_bytes
+         FROM mailboxes m JOIN accounts a ON a.id = m.account_id WHERE m.account_id = $1 AND m.name = $2`,
+      [accountId, canonical(name)],
+    );
+    const r = rows[0];
+    return r && { mailbox: toMailbox(r), quotaBytes: r.quota_bytes, usedBytes: r.used_bytes };
   }
 
   /** The mailbox with a special-use attribute (e.g. `\Sent`), or undefined. */
@@ -301,6 +323,18 @@ export class Mailboxes {
       [id],
     );
     return rows[0] && { mailbox: toMailbox(rows[0]), uids: parseUidList(rows[0].uids) };
+  }
+
+  /**
+   * A mailbox with the UID, MODSEQ and flags of every message, ascending, read in one snapshot (SELECT of a
+   * mailbox small enough for the session to keep its flags).
+   */
+  async withFlags(id: number): Promise<{ mailbox: Mailbox; messages: FlagState[] } | undefined> {
+    const rows = await this.#db.query<MailboxRow & { lines: string | null }>(
+      `SELECT ${COLUMNS}, (${flagLinesSql("m.mailbox_id = $1")}) AS lines FROM mailboxes WHERE id = $1`,
+      [id],
+    );
+    return rows[0] && { mailbox: toMailbox(rows[0]), messages: parseFlagLines(rows[0].lines) };
   }
 
   /** A mailbox by id, or undefined (e.g. deleted meanwhile). */

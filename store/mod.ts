@@ -37,6 +37,7 @@ export type {
   Delivery,
   DeliveryTarget,
   DsnParams,
+  FlagState,
   MessageMeta,
   MessageSummary,
   ParsedContent,
@@ -58,6 +59,8 @@ export type StoreLocation =
 export interface StoreOptions {
   location: StoreLocation;
   policy?: Partial<AccountPolicy>;
+  /** Memory for recently read messages (`Messages.cache`); 0 or absent: none. */
+  messageCacheBytes?: number;
 }
 
 /** The opened store. */
@@ -76,13 +79,13 @@ export class Store {
   readonly settings: Settings;
   readonly #lock: DataDirLock | undefined;
 
-  private constructor(db: SqlExecutor, policy: AccountPolicy, lock: DataDirLock | undefined) {
+  private constructor(db: SqlExecutor, policy: AccountPolicy, lock: DataDirLock | undefined, cacheBytes: number) {
     this.db = db;
     this.#lock = lock;
     this.domains = new Domains(db);
     this.accounts = new Accounts(db, policy);
     this.aliases = new Aliases(db);
-    this.messages = new Messages(db);
+    this.messages = new Messages(db, cacheBytes);
     this.mailboxes = new Mailboxes(db, this.messages);
     this.changes = new Changes(db);
     this.queue = new Queue(db);
@@ -120,7 +123,7 @@ export class Store {
       lock?.release();
       throw e;
     }
-    return new Store(db, policy, lock);
+    return new Store(db, policy, lock, options.messageCacheBytes ?? 0);
   }
 
   /** A snapshot of this in-memory store (tests open copies of a migrated database with it). */

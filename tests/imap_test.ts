@@ -1386,6 +1386,55 @@ storeTest(
   },
 );
 
+/** The `i`th literal of the first untagged response, as text. */
+function lit(r: { untagged: { literals: Uint8Array[] }[] }, i = 0): string {
+  return new TextDecoder().decode(r.untagged[0]?.literals[i]);
+}
+
+storeTest(
+  "imap: SELECT of the mailbox already selected catches up with other sessions; FETCH from the message cache",
+  async (_t, ts) => {
+    await withImap(ts, async (s) => {
+      const raws = [1, 2, 3].map((i) => message({ subject: `m${i}`, body: `body of message ${i}` }));
+      for (const raw of raws) await appendRaw(ts, s.ids.alice, "INBOX", raw);
+      const a = await login(s);
+      const b = await login(s);
+      await a.expect("OK", "a1 SELECT INBOX");
+      await a.expect("OK", "a2 FETCH 1:* (UID FLAGS)");
+      const first = await a.expect("OK", "a3 UID FETCH 2 BODY.PEEK[]"); // read once: now cached
+      assert.equal(lit(first), raws[1]);
+      // Another session changes flags, expunges and appends; `a` re-selects at once (no NOOP, no wait).
+      await b.expect("OK", "b1 SELECT INBOX");
+      await b.expect("OK", "b2 STORE 1 +FLAGS (\\Flagged)");
+      await b.expect("OK", "b3 STORE 3 +FLAGS.SILENT (\\Deleted)");
+      await b.expect("OK", "b4 EXPUNGE");
+      const extra = message({ subject: "m4" });
+      await b.expect("OK", `b5 APPEND INBOX {${extra.length}+}\r\n${extra}`);
+      const again = await a.expect("OK", "a4 SELECT INBOX");
+      assert.match(again.text, /^\* 3 EXISTS$/m);
+      assert.match(again.text, /\[UIDNEXT 5\]/);
+      assert.doesNotMatch(again.text, /EXPUNGE|FETCH/, "the SELECT describes the new state, nothing else");
+      assert.deepEqual((await a.expect("OK", "a5 FETCH 1:* (UID FLAGS)")).untagged.map((u) => u.text), [
+        "* 1 FETCH (UID 1 FLAGS (\\Flagged))",
+        "* 2 FETCH (UID 2 FLAGS ())",
+        "* 3 FETCH (UID 4 FLAGS ())",
+      ]);
+      // Re-selected read-only: no changes, not even \Seen from a body fetch.
+      assert.match((await a.expect("OK", "a6 EXAMINE INBOX")).tagged, /\[READ-ONLY\]/);
+      await a.expect("NO", "a7 STORE 1 +FLAGS (\\Seen)");
+      assert.equal(lit(await a.expect("OK", "a8 UID FETCH 2 BODY[]")), raws[1]);
+      await a.expect("OK", "a9 SELECT INBOX");
+      // From the cache: the same bytes, a header slice of them, and a non-PEEK fetch still sets \Seen.
+      const cached = await a.expect("OK", "a10 UID FETCH 2 (BODY[HEADER.FIELDS (SUBJECT)] BODY[])");
+      assert.match(cached.text, /FLAGS \(\\Seen\)/);
+      assert.deepEqual([lit(cached, 0), lit(cached, 1)], ["Subject: m2\r\n\r\n", raws[1]]);
+      assert.match((await b.expect("OK", "b6 UID FETCH 2 (FLAGS)")).text, /UID 2 FLAGS \(\\Seen\)/);
+      a.close();
+      b.close();
+    });
+  },
+);
+
 /** Prepares a store for server processes: the domain and alice, then closes it. */
 async function prepareStore(options: StoreOptions): Promise<void> {
   const store = await Store.open(options);

@@ -20,7 +20,7 @@ import {
   type Section,
   vanishedResponse,
 } from "../protocol/mod.ts";
-import type { FlagState } from "../selected_mailbox.ts";
+import type { FlagState } from "../../store/mod.ts";
 import type { ImapContext } from "../session.ts";
 import { condstore, resolveSet, selected, storeError, toRanges } from "./_util.ts";
 
@@ -49,16 +49,19 @@ export async function fetch(ctx: ImapContext, cmd: FetchCommand): Promise<void> 
   const withModseq = plan.modseq || condstore(ctx) && cmd.changedSince !== null;
   for (let i = 0; i < uids.length; i += batch) {
     const part = uids.slice(i, i + batch);
-    // FETCH (UID FLAGS [MODSEQ]) is answered from the session's copy of the flags when it keeps one.
-    const cached = flagsOnly && !plan.setsSeen ? await sel.flagsOf(store, part) : null;
-    const metas = cached
+    // FETCH (UID FLAGS [MODSEQ]) is answered from the session's copy of the flags when it keeps one; a fetch of
+    // messages read recently, from that copy and the store's message cache.
+    const cached = (flagsOnly && !plan.setsSeen) || cmd.changedSince === null ? await sel.flagsOf(store, part) : null;
+    const metas = cached && flagsOnly && !plan.setsSeen
       ? cached.filter((f) => cmd.changedSince === null || f.modseq > cmd.changedSince).map(flagMeta)
-      : await store.messages.meta(sel.mailbox.id, toRanges(part), {
-        structure: needsStructure,
-        content: plan.content === "full", // bodies of the whole batch in the same query
-        flagsOnly,
-        ...(cmd.changedSince !== null ? { changedSince: cmd.changedSince } : {}),
-      });
+      : (cached && cached.length === part.length &&
+        store.messages.fromCache(sel.mailbox.id, cached, { content: plan.content === "full" })) ||
+        await store.messages.meta(sel.mailbox.id, toRanges(part), {
+          structure: needsStructure,
+          content: plan.content === "full", // bodies of the whole batch in the same query
+          flagsOnly,
+          ...(cmd.changedSince !== null ? { changedSince: cmd.changedSince } : {}),
+        });
     let flagsChanged = new Set<number>();
     if (plan.setsSeen && !sel.readOnly) flagsChanged = await markSeen(ctx, metas);
     let text = ""; // responses without literals, written together

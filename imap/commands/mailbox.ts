@@ -38,17 +38,24 @@ const COMMON_KEYWORDS = ["$Forwarded", "$Junk", "$NotJunk", "$MDNSent", "$Phishi
 
 /** SELECT and EXAMINE. */
 export async function select(ctx: ImapContext, cmd: SelectCommand): Promise<HandlerResult> {
-  // RFC 9051 §6.3.2: a SELECT first deselects the current mailbox, even when the new one fails.
-  if (ctx.state.selected) {
-    ctx.state.selected.close();
-    ctx.state.selected = null;
-    if (ctx.state.enabled.has("QRESYNC")) await ctx.write(untaggedStatus("OK", "Previous mailbox closed", "CLOSED"));
-  }
-  if (cmd.qresync && !ctx.state.enabled.has("QRESYNC")) throw imapError("QRESYNC_NOT_ENABLED");
-  if (cmd.condstore) ctx.state.enabled.add("CONDSTORE");
-  const box = await mailboxByName(ctx, cmd.mailbox);
+  // RFC 9051 §6.3.2: a SELECT first deselects the current mailbox, even when the new one fails. Its state is
+  // kept until the new mailbox is known: selecting the same one again takes it over.
+  const previous = ctx.state.selected;
+  ctx.state.selected = null;
+  let sel: SelectedMailbox | undefined;
   const readOnly = cmd.name === "EXAMINE";
-  const sel = await SelectedMailbox.open(ctx.o.store, box, readOnly);
+  try {
+    if (previous && ctx.state.enabled.has("QRESYNC")) {
+      await ctx.write(untaggedStatus("OK", "Previous mailbox closed", "CLOSED"));
+    }
+    if (cmd.qresync && !ctx.state.enabled.has("QRESYNC")) throw imapError("QRESYNC_NOT_ENABLED");
+    if (cmd.condstore) ctx.state.enabled.add("CONDSTORE");
+    const box = await mailboxByName(ctx, cmd.mailbox);
+    if (previous && await previous.reselect(ctx.o.store, box, readOnly)) sel = previous;
+    else sel = await SelectedMailbox.open(ctx.o.store, box, readOnly);
+  } finally {
+    if (previous && previous !== sel) previous.close();
+  }
   const m = sel.mailbox;
   const keywords = COMMON_KEYWORDS;
   const lines = [

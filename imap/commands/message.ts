@@ -127,9 +127,10 @@ export async function expunge(ctx: ImapContext, cmd: ExpungeCommand): Promise<vo
 
 /** APPEND: OK [APPENDUID]; to Sent, a message already saved at submission is not stored twice. */
 export async function append(ctx: ImapContext, cmd: AppendCommand): Promise<HandlerResult> {
-  const box = await mailboxByName(ctx, cmd.mailbox, "TRYCREATE");
+  const target = await ctx.o.store.mailboxes.getWithQuota(account(ctx).id, cmd.mailbox);
+  if (!target) throw imapError("TRYCREATE");
+  const box = target.mailbox;
   if (cmd.message.length > ctx.o.limits.maxMessageSize) throw imapError("MESSAGE_TOO_BIG");
-  const acct = await ctx.o.store.accounts.get(account(ctx).address);
   const parsed = parseMessage(cmd.message);
   let r;
   try {
@@ -140,7 +141,7 @@ export async function append(ctx: ImapContext, cmd: AppendCommand): Promise<Hand
       ...(cmd.internalDate ? { internalDate: cmd.internalDate } : {}),
     }, {
       dedupeByMessageId: box.specialUse === "\\Sent",
-      ...(acct?.quotaBytes ? { quotaBytes: acct.quotaBytes, usedBytes: acct.usedBytes } : {}),
+      ...(target.quotaBytes ? { quotaBytes: target.quotaBytes, usedBytes: target.usedBytes } : {}),
     });
   } catch (e) {
     storeError(e);

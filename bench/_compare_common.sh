@@ -1,6 +1,6 @@
 # Sourced by bench/compare_smtp.sh and bench/compare_imap.sh: starts the Postfix→Dovecot reference from
-# ../shared/bench and a throwaway Postgres for Silvermail (stopped on exit); sets B, WORK, URL, DENO and the
-# SILVERMAIL_* environment of the server under test (MX 2525, IMAP 2143, plaintext login allowed on loopback).
+# ../shared/bench and a throwaway Postgres for Silvermail (stopped on exit; reached over its Unix socket); sets B,
+# WORK, URL, DENO and the SILVERMAIL_* environment of the server under test (MX 2525, IMAP 2143, plaintext login allowed on loopback).
 B=$(cd ../shared/bench && pwd)
 export BENCH_STATE=${BENCH_STATE:-/var/tmp/silvermail-bench}  # every parent must be world-searchable (postfix)
 [ -d "$BENCH_STATE/ref/postfix" ] || "$B/ref-setup.sh"
@@ -14,7 +14,7 @@ PGPORT=${PGPORT:-25432}
 runuser -u postgres -- "$PG/initdb" -D "$WORK/pg" -U postgres --auth=trust -E UTF8 >/dev/null
 runuser -u postgres -- "$PG/pg_ctl" -D "$WORK/pg" \
   -o "-k $WORK -p $PGPORT -c listen_addresses=127.0.0.1 -c max_connections=300" -l "$WORK/pg.log" -w start >/dev/null
-URL="postgres://postgres@127.0.0.1:$PGPORT/postgres"
+URL="postgres://postgres@127.0.0.1:$PGPORT/postgres?host=$WORK"  # the Unix socket in $WORK, as on one machine
 cleanup() {
   [ -f "$WORK/mine.pid" ] && kill "$(cat "$WORK/mine.pid")" 2>/dev/null || true
   sleep 1

@@ -11,6 +11,7 @@ import {
   notifyChanges,
   parseFlagLines,
   parseUidList,
+  removeMessages,
   uidListSql,
 } from "./messages.ts";
 import type { Queryable, SqlExecutor } from "./sql/executor.ts";
@@ -225,9 +226,8 @@ export class Mailboxes {
       );
       if (!box) throw new NotFoundError(`No mailbox "${name}"`);
       if (box.children > 0) throw new ConflictError(`Mailbox "${name}" has children: delete them first`);
-      // The messages first: the delete trigger finds their account through the mailbox row, which a cascaded
-      // delete would already have removed (and the account's quota usage would keep their size).
-      await tx.query("DELETE FROM messages WHERE mailbox_id = $1", [box.id]);
+      // The messages first, releasing their contents and quota (a cascaded delete would lower no counter).
+      await removeMessages(tx, box.id, { deletedOnly: false });
       await tx.query("DELETE FROM mailboxes WHERE id = $1", [box.id]);
       await notifyChanges(tx, [[box.id, 0]]);
     });

@@ -722,34 +722,59 @@ async function appendQueue(tx: Queryable, batch: readonly Prepared[]): Promise<v
 }
 
 /**
- * Removes messages of a mailbox — those flagged `\Deleted` (EXPUNGE; only among `uids` for UID EXPUNGE) or exactly
- * `uids` (MOVE) — in one statement: the mailbox row is locked first (the order every writer uses: mailboxes,
- * contents, account), the expunges are logged with a new MODSEQ and announced. The delete trigger updates the
- * counters at the end of the statement. Returns the removed UIDs, ascending, and the MODSEQ (null: none removed).
+ * Removes messages of a mailbox — those flagged `\Deleted` (EXPUNGE; only among `uids` for UID EXPUNGE), exactly
+ * `uids` (MOVE), or all of them (`deletedOnly` false, no `uids`: the mailbox or its account is being deleted) — in
+ * one statement that also lowers the counters (migration 007): the mailbox's count and size, the contents'
+ * reference counts (freeing contents no longer referenced) and the account's usage. Locks in the order every writer
+ * uses: the mailbox row, then the contents, then the account. The expunges are logged with a new MODSEQ and
+ * announced. Returns the removed UIDs, ascending, and the MODSEQ (null: none removed).
  */
-async function removeMessages(
+export async function removeMessages(
   q: Queryable,
   mailboxId: number,
   which: { deletedOnly: boolean; uids?: readonly number[] },
 ): Promise<{ uids: number[]; modseq: number | null }> {
   const rows = await q.query<{ uid: number; modseq: number }>(
-    `WITH box AS (SELECT id FROM mailboxes WHERE id = $1 FOR UPDATE),
+    `WITH box AS (SELECT id, account_id FROM mailboxes WHERE id = $1 FOR UPDATE),
      gone AS (
        DELETE FROM messages WHERE mailbox_id = (SELECT id FROM box)
          ${which.deletedOnly ? "AND '\\Deleted' = ANY(flags)" : ""} ${which.uids ? "AND uid = ANY($3::bigint[])" : ""}
-       RETURNING uid),
+       RETURNING uid, size, blob_hash),
      bump AS (
-       UPDATE mailboxes SET highest_modseq = highest_modseq + 1
+       UPDATE mailboxes SET highest_modseq = highest_modseq + 1,
+                            message_count = message_count - (SELECT count(*) FROM gone),
+                            size_bytes = size_bytes - (SELECT coalesce(sum(size), 0) FROM gone)
         WHERE id = (SELECT id FROM box) AND EXISTS (SELECT 1 FROM gone)
         RETURNING id, highest_modseq AS modseq, pg_notify($2, id || ':' || highest_modseq)),
      log AS (
        INSERT INTO mailbox_changes (mailbox_id, modseq, uid, kind)
-       SELECT bump.id, bump.modseq, gone.uid, 'expunge' FROM bump, gone)
+       SELECT bump.id, bump.modseq, gone.uid, 'expunge' FROM bump, gone),
+     ${RELEASE_CONTENTS_SQL},
+     used AS (
+       UPDATE accounts SET used_bytes = used_bytes - (SELECT sum(size) FROM gone)
+        WHERE id = (SELECT account_id FROM box) AND EXISTS (SELECT 1 FROM gone)
+          AND (SELECT count(*) FROM held) >= 0 -- contents locked before the account row
+       RETURNING 1)
      SELECT gone.uid, bump.modseq FROM gone, bump ORDER BY gone.uid`,
     which.uids ? [mailboxId, CHANGES_CHANNEL, which.uids] : [mailboxId, CHANGES_CHANNEL],
   );
   return { uids: rows.map((r) => r.uid), modseq: rows[0]?.modseq ?? null };
 }
+
+/**
+ * CTEs that release the contents of the message rows a CTE `gone` deleted (its `blob_hash` column): each
+ * content's reference count goes down by its rows, and a content nobody references any more is deleted. The rows
+ * are locked first (`held`, in hash order) and decided on their latest committed count, so a delivery of the same
+ * content committing meanwhile is never lost nor leaks the content.
+ */
+const RELEASE_CONTENTS_SQL = `
+     dropped AS (SELECT blob_hash AS hash, count(*) AS n FROM gone GROUP BY blob_hash),
+     held AS (
+       SELECT b.hash, b.refcount, d.n FROM blobs b JOIN dropped d ON d.hash = b.hash ORDER BY b.hash FOR UPDATE OF b),
+     lowered AS (
+       UPDATE blobs b SET refcount = h.refcount - h.n FROM held h WHERE b.hash = h.hash AND h.refcount > h.n
+       RETURNING 1),
+     freed AS (DELETE FROM blobs b USING held h WHERE b.hash = h.hash AND h.refcount <= h.n RETURNING 1)`;
 
 /** NOTIFYs `mailboxId:modseq` pairs; delivered to listeners when the transaction commits. */
 export async function notifyChanges(tx: Queryable, changes: readonly (readonly [number, number])[]): Promise<void> {

@@ -10,6 +10,7 @@ import search from "./migrations/003_search.sql" with { type: "text" };
 import delivery from "./migrations/004_delivery.sql" with { type: "text" };
 import ingest from "./migrations/005_ingest.sql" with { type: "text" };
 import searchLayout from "./migrations/006_search_layout.sql" with { type: "text" };
+import deleteCounters from "./migrations/007_delete_counters.sql" with { type: "text" };
 
 /** A migration: applied once, in version order. */
 export interface Migration {
@@ -26,6 +27,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 4, name: "delivery", sql: delivery },
   { version: 5, name: "ingest", sql: ingest },
   { version: 6, name: "search_layout", sql: searchLayout },
+  { version: 7, name: "delete_counters", sql: deleteCounters },
 ];
 
 /** Advisory lock key held while migrating ("silvermail" in ASCII, truncated to int8). */

@@ -332,6 +332,23 @@ storeTest(
     await store.mailboxes.remove(acct.id, "Other");
     await check("deleting a mailbox");
     assert.equal((await store.db.query("SELECT 1 FROM blobs")).length, 2, "content 'a' is stored once, 'b' still used");
+    // EXPUNGE of one of two messages sharing a content keeps it; of the last one frees it.
+    const blobCount = async () => (await store.db.query("SELECT 1 FROM blobs")).length;
+    for (let i = 0; i < 2; i++) {
+      await store.messages.deliver({ raw: raw("c"), parsed: parsed(), targets: [{ mailboxId: inbox.id }] });
+    }
+    const [first, second] = (await store.messages.uids(inbox.id)).slice(-2);
+    await store.messages.storeFlags(inbox.id, [first!], "add", ["\\Deleted"]);
+    assert.deepEqual((await store.messages.expunge(inbox.id)).uids, [first]);
+    await check("expunging one of two copies");
+    assert.equal(await blobCount(), 3);
+    await store.messages.storeFlags(inbox.id, [second!], "add", ["\\Deleted"]);
+    await store.messages.expunge(inbox.id);
+    await check("expunging the last copy");
+    assert.equal(await blobCount(), 2);
+    await store.accounts.remove("count@example.test");
+    await check("deleting the account");
+    assert.equal(await blobCount(), 0);
   },
 );
 
@@ -382,3 +399,31 @@ storeTest("COPY and MOVE racing EXPUNGE and STORE keep the counters exact", asyn
   }
   assert.equal(await countersWrong(store), 0, "counters match the rows");
 });
+
+storeTest(
+  "EXPUNGE racing a delivery of the same content neither frees it too early nor leaks it",
+  async (_t, { store }) => {
+    await store.domains.add("example.test");
+    const a = await store.accounts.create("one@example.test", PW);
+    const b = await store.accounts.create("two@example.test", PW);
+    const boxA = (await store.mailboxes.get(a.id, "INBOX"))!;
+    const boxB = (await store.mailboxes.get(b.id, "INBOX"))!;
+    for (let round = 0; round < 8; round++) {
+      const raw = bytes(`Subject: shared ${round}\r\n\r\nthe same newsletter ${round}\r\n`);
+      await store.messages.deliver({ raw, parsed: parsed(), targets: [{ mailboxId: boxA.id }] });
+      const uids = await store.messages.uids(boxA.id);
+      await store.messages.storeFlags(boxA.id, uids, "add", ["\\Deleted"]);
+      await Promise.all([
+        store.messages.expunge(boxA.id),
+        store.messages.deliver({ raw, parsed: parsed(), targets: [{ mailboxId: boxB.id }] }),
+      ]);
+      assert.equal(await countersWrong(store), 0, `counters match the rows (round ${round})`);
+      const orphans = await store.db.query(
+        "SELECT 1 FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.blob_hash = b.hash)",
+      );
+      assert.equal(orphans.length, 0, "no content left without a message");
+    }
+    assert.equal((await store.messages.uids(boxB.id)).length, 8, "every delivered copy is readable");
+    for (const m of await store.messages.meta(boxB.id, [[1, 100]], { content: true })) assert.ok(m.content?.length);
+  },
+);

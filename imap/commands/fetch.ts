@@ -47,6 +47,7 @@ export async function fetch(ctx: ImapContext, cmd: FetchCommand): Promise<void> 
   const flagsOnly = !needsStructure && !plan.internalDate && !plan.size;
   const batch = plan.content === "full" ? CONTENT_BATCH : flagsOnly ? FLAGS_BATCH : META_BATCH;
   const withModseq = plan.modseq || condstore(ctx) && cmd.changedSince !== null;
+  const names = cmd.attributes.map(fetchItemName); // once per command, not per message
   for (let i = 0; i < uids.length; i += batch) {
     const part = uids.slice(i, i + batch);
     // FETCH (UID FLAGS [MODSEQ]) is answered from the session's copy of the flags when it keeps one; a fetch of
@@ -68,7 +69,9 @@ export async function fetch(ctx: ImapContext, cmd: FetchCommand): Promise<void> 
     for (const m of metas) {
       const seq = sel.seqOf(m.uid);
       if (!seq) continue;
-      const items = await buildItems(ctx, cmd, m, flagsChanged.has(m.uid), withModseq, m.content);
+      const items = plan.content === "none"
+        ? metaItems(cmd, names, m, flagsChanged.has(m.uid), withModseq)
+        : await buildItems(ctx, cmd, names, m, flagsChanged.has(m.uid), withModseq, m.content);
       const line = fetchResponseText(seq, items);
       if (line !== null) {
         text += line;
@@ -108,9 +111,63 @@ async function markSeen(ctx: ImapContext, metas: MessageMeta[]): Promise<Set<num
   return new Set(byUid.keys());
 }
 
+/** The item of an attribute that needs no message bytes; null for the others (sections, RFC822, BINARY). */
+function metaItem(att: FetchAttribute, name: string, m: MessageMeta): FetchItem | null {
+  const st = m.structure as MessageStructure | undefined;
+  switch (att.type) {
+    case "UID":
+      return [name, String(m.uid)];
+    case "FLAGS":
+      return [name, flagList(m.flags)];
+    case "INTERNALDATE":
+      return [name, formatInternalDate(m.internalDate)];
+    case "RFC822.SIZE":
+      return [name, String(m.size)];
+    case "ENVELOPE":
+      return [name, st!.imap.envelope];
+    case "BODYSTRUCTURE":
+      return [name, st!.imap.bodystructure];
+    case "BODY":
+      return [name, st!.imap.body];
+    default:
+      return null;
+  }
+}
+
+/** The items of a fetch that reads no message bytes (FLAGS, ENVELOPE, …): no awaits, no closures per message. */
+function metaItems(
+  cmd: FetchCommand,
+  names: readonly string[],
+  m: MessageMeta,
+  seenChanged: boolean,
+  withModseq: boolean,
+): FetchItem[] {
+  const items: FetchItem[] = [];
+  cmd.attributes.forEach((att, i) => {
+    const item = metaItem(att, names[i]!, m);
+    if (item) items.push(item);
+  });
+  return finishItems(cmd, m, items, seenChanged, withModseq);
+}
+
+/** RFC 9051 §6.4.5: UID FETCH always returns UID; a fetch that set \Seen returns FLAGS; RFC 7162: MODSEQ. */
+function finishItems(
+  cmd: FetchCommand,
+  m: MessageMeta,
+  items: FetchItem[],
+  seenChanged: boolean,
+  withModseq: boolean,
+): FetchItem[] {
+  if (cmd.plan.uid && !items.some(([n]) => n === "UID")) items.unshift(["UID", String(m.uid)]);
+  if (seenChanged && !items.some(([n]) => n === "FLAGS")) items.push(["FLAGS", flagList(m.flags)]);
+  if (withModseq) items.push(["MODSEQ", `(${m.modseq})`]);
+  return items;
+}
+
 async function buildItems(
   ctx: ImapContext,
   cmd: FetchCommand,
+  names: readonly string[],
   m: MessageMeta,
   seenChanged: boolean,
   withModseq: boolean,
@@ -125,36 +182,14 @@ async function buildItems(
     header ??= raw
       ? raw.subarray(0, st!.root.bodyStart)
       : await ctx.o.store.messages.slice(m.hash, 0, st!.root.bodyStart);
-  let hasUid = false;
-  let hasFlags = false;
-  for (const att of cmd.attributes) {
-    const name = fetchItemName(att);
+  for (const [i, att] of cmd.attributes.entries()) {
+    const name = names[i]!;
+    const simple = metaItem(att, name, m);
+    if (simple) {
+      items.push(simple);
+      continue;
+    }
     switch (att.type) {
-      case "UID":
-        hasUid = true;
-        items.push([name, String(m.uid)]);
-        break;
-      case "FLAGS":
-        hasFlags = true;
-        items.push([name, flagList(m.flags)]);
-        break;
-      case "INTERNALDATE":
-        items.push([name, formatInternalDate(m.internalDate)]);
-        break;
-      case "RFC822.SIZE":
-        items.push([name, String(m.size)]);
-        break;
-      case "ENVELOPE":
-        items.push([name, st!.imap.envelope]);
-        break;
-      case "BODYSTRUCTURE":
-        items.push([name, st!.imap.bodystructure]);
-        break;
-      case "BODY":
-        items.push([name, st!.imap.body]);
-        break;
-      case "MODSEQ":
-        break; // added once, below
       case "RFC822":
         items.push([name, { literal: await content() }]);
         break;
@@ -181,13 +216,7 @@ async function buildItems(
       }
     }
   }
-  // RFC 9051 §6.4.5: UID FETCH always returns UID; a fetch that set \Seen returns FLAGS; RFC 7162: MODSEQ.
-  if (cmd.plan.uid && !hasUid) items.unshift(["UID", String(m.uid)]);
-  if (seenChanged && !hasFlags) items.push(["FLAGS", flagList(m.flags)]);
-  if (withModseq || cmd.attributes.some((a: FetchAttribute) => a.type === "MODSEQ")) {
-    items.push(["MODSEQ", `(${m.modseq})`]);
-  }
-  return items;
+  return finishItems(cmd, m, items, seenChanged, withModseq);
 }
 
 function partial(bytes: Uint8Array, range: { offset: number; length: number } | null): Uint8Array {

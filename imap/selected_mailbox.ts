@@ -46,8 +46,8 @@ export class SelectedMailbox {
   }
 
   /**
-   * Selects: reads the mailbox state and the UID list (with the flags, when the mailbox is small enough to keep
-   * them: a client nearly always fetches them next), and starts watching for changes.
+   * Selects: reads the mailbox state and the UID list, and starts watching for changes. The flags are read when
+   * first needed (`flagsOf`): a connection that only waits in IDLE does not hold them.
    */
   static async open(store: Store, mailbox: Mailbox, readOnly: boolean): Promise<SelectedMailbox> {
     // Watch first, then read: a change between the two is seen either way.
@@ -59,21 +59,9 @@ export class SelectedMailbox {
       else if (c.modseq > selected.#notified) selected.#notified = c.modseq;
       if (selected.dirty) selected.#onChange?.();
     });
-    let fresh = mailbox;
-    if (mailbox.messageCount <= FLAGS_CACHE_MAX) {
-      const now = await store.mailboxes.withFlags(mailbox.id);
-      if (now) {
-        fresh = now.mailbox;
-        selected.uids = now.messages.map((m) => m.uid);
-        selected.#flags = new Map(now.messages.map((m) => [m.uid, m]));
-      }
-    } else {
-      const now = await store.mailboxes.withUids(mailbox.id);
-      if (now) {
-        fresh = now.mailbox;
-        selected.uids = now.uids;
-      }
-    }
+    const now = await store.mailboxes.withUids(mailbox.id);
+    const fresh = now?.mailbox ?? mailbox;
+    selected.uids = now?.uids ?? [];
     selected.modseq = fresh.highestModseq;
     (selected as { mailbox: Mailbox }).mailbox = fresh;
     return selected;

@@ -4,16 +4,7 @@
  * case-insensitively (RFC 9051 §5.1).
  */
 import { ConflictError, InvalidInputError, NotFoundError } from "./errors.ts";
-import {
-  flagLinesSql,
-  type FlagState,
-  type Messages,
-  notifyChanges,
-  parseFlagLines,
-  parseUidList,
-  removeMessages,
-  uidListSql,
-} from "./messages.ts";
+import { type Messages, notifyChanges, parseUidList, removeMessages, uidListSql } from "./messages.ts";
 import type { Queryable, SqlExecutor } from "./sql/executor.ts";
 
 /** The hierarchy separator of mailbox names. */
@@ -323,18 +314,6 @@ export class Mailboxes {
       [id],
     );
     return rows[0] && { mailbox: toMailbox(rows[0]), uids: parseUidList(rows[0].uids) };
-  }
-
-  /**
-   * A mailbox with the UID, MODSEQ and flags of every message, ascending, read in one snapshot (SELECT of a
-   * mailbox small enough for the session to keep its flags).
-   */
-  async withFlags(id: number): Promise<{ mailbox: Mailbox; messages: FlagState[] } | undefined> {
-    const rows = await this.#db.query<MailboxRow & { lines: string | null }>(
-      `SELECT ${COLUMNS}, (${flagLinesSql("m.mailbox_id = $1")}) AS lines FROM mailboxes WHERE id = $1`,
-      [id],
-    );
-    return rows[0] && { mailbox: toMailbox(rows[0]), messages: parseFlagLines(rows[0].lines) };
   }
 
   /** A mailbox by id, or undefined (e.g. deleted meanwhile). */

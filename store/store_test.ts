@@ -427,3 +427,31 @@ storeTest(
     for (const m of await store.messages.meta(boxB.id, [[1, 100]], { content: true })) assert.ok(m.content?.length);
   },
 );
+
+storeTest(
+  "a delivery batch keeps each message's structure and texts with it, also empty or with odd characters",
+  async (_t, { store }) => {
+    await store.domains.add("example.test");
+    const acct = await store.accounts.create("texts@example.test", PW);
+    const inbox = (await store.mailboxes.get(acct.id, "INBOX"))!;
+    const texts = [
+      { search: "", header: "", structure: { n: 0 } },
+      { search: "unit\x1fsep and nul\0 here", header: "subject: \x1f", structure: { n: 1, s: 'a\x1fb"c\\' } },
+      { search: "plain words", header: "from: x", structure: { n: 2 } },
+    ];
+    await store.messages.deliverAll(texts.map((t, i) => ({
+      raw: bytes(`Subject: ${i}\r\n\r\nbody ${i}\r\n`),
+      parsed: { structure: t.structure, searchText: t.search, headerText: t.header, messageId: null },
+      targets: [{ mailboxId: inbox.id }],
+    })));
+    const rows = await store.db.query<{ structure: unknown; search_text: string; header_text: string }>(
+      `SELECT b.structure, b.search_text, b.header_text FROM messages m JOIN blobs b ON b.hash = m.blob_hash
+      WHERE m.mailbox_id = $1 ORDER BY m.uid`,
+      [inbox.id],
+    );
+    const json = (v: unknown) => typeof v === "string" ? JSON.parse(v) : v;
+    assert.deepEqual(rows.map((r) => json(r.structure)), texts.map((t) => t.structure));
+    assert.deepEqual(rows.map((r) => r.search_text), ["", "unit sep and nul\uFFFD here", "plain words"]);
+    assert.deepEqual(rows.map((r) => r.header_text), ["", "subject:  ", "from: x"]);
+  },
+);

@@ -51,11 +51,20 @@ export class SmtpReply extends Error {
   }
 }
 
+/** Replies with their default text, built once: a reply is immutable, and a message needs several. */
+const SHARED = new Map<ReplyName, SmtpReply>();
+
 /** Builds the named reply from the table; `text` (one line or several) replaces the default text. */
 export function reply(name: ReplyName, text?: string | readonly string[]): SmtpReply {
   const [code, enhanced, defaultText] = REPLY_CODES[name];
-  return new SmtpReply(code, enhanced, text ?? defaultText);
+  if (text !== undefined) return new SmtpReply(code, enhanced, text);
+  let r = SHARED.get(name);
+  if (!r) SHARED.set(name, r = new SmtpReply(code, enhanced, defaultText));
+  return r;
 }
+
+/** Wire forms of replies already formatted (the shared ones are formatted once). */
+const WIRE = new WeakMap<SmtpReply, string>();
 
 /**
  * The wire form of a reply: `250-first`, …, `250 last`, each line ending in CRLF, each prefixed by the
@@ -64,6 +73,12 @@ export function reply(name: ReplyName, text?: string | readonly string[]): SmtpR
  * is cut to 512 octets (RFC 5321 §4.5.3.1.5), so an echoed argument can never inject a line.
  */
 export function formatReply(r: SmtpReply): string {
+  let wire = WIRE.get(r);
+  if (wire === undefined) WIRE.set(r, wire = wireForm(r));
+  return wire;
+}
+
+function wireForm(r: SmtpReply): string {
   const prefix = r.enhanced ? `${r.enhanced} ` : "";
   let out = "";
   r.lines.forEach((line, i) => {

@@ -160,6 +160,18 @@ export class SelectedMailbox {
     return out;
   }
 
+  /** The flags of `uids` from the session's copy when it has read them already; null otherwise (never reads). */
+  knownFlagsOf(uids: readonly number[]): FlagState[] | null {
+    if (!this.#flags) return null;
+    const out: FlagState[] = [];
+    for (const uid of uids) {
+      const f = this.#flags.get(uid);
+      if (!f) return null;
+      out.push(f);
+    }
+    return out;
+  }
+
   /** Records flags this session changed (STORE, FETCH setting \Seen). */
   noteFlags(updated: readonly FlagState[]): void {
     if (!this.#flags) return;

@@ -7,7 +7,7 @@
 import { parseAddress } from "../mail/address.ts";
 import { ConflictError, InvalidInputError, NotFoundError } from "./errors.ts";
 import { createDefaultMailboxes } from "./mailboxes.ts";
-import { removeMessages } from "./messages.ts";
+import { removeAllMessages } from "./messages.ts";
 import { hashPassword, passwordWeakness, verifyAgainstNothing, verifyPassword } from "./passwords.ts";
 import type { SqlExecutor } from "./sql/executor.ts";
 
@@ -107,14 +107,16 @@ export class Accounts {
   async remove(input: string): Promise<void> {
     const address = parseAddress(input)?.address ?? input;
     await this.#db.transaction(async (tx) => {
+      // KEY SHARE on the account first: no mailbox can be created meanwhile (creating one locks the account FOR
+      // UPDATE), while deliveries still update its usage. Then every mailbox, and all their messages in one
+      // statement that releases the contents (the cascade below would lower no counter).
+      await tx.query("SELECT 1 FROM accounts WHERE address = $1 FOR KEY SHARE", [address]);
       const boxes = await tx.query<{ id: number }>(
         `SELECT m.id FROM mailboxes m JOIN accounts a ON a.id = m.account_id WHERE a.address = $1
           ORDER BY m.id FOR UPDATE OF m`,
         [address],
       );
-      // All its mailboxes are locked first (the order every writer uses: mailboxes, contents, account). Then each
-      // mailbox's messages go, releasing their contents (the cascade below would lower no counter).
-      for (const box of boxes) await removeMessages(tx, box.id, { deletedOnly: false });
+      await removeAllMessages(tx, boxes.map((b) => b.id));
       const rows = await tx.query("DELETE FROM accounts WHERE address = $1 RETURNING id", [address]);
       if (!rows.length) throw new NotFoundError(`Cannot delete user "${address}": no such user`);
       await tx.query("DELETE FROM aliases WHERE target = $1", [address]);

@@ -22,8 +22,8 @@ export interface CachedMessage {
   content?: Uint8Array;
 }
 
-/** Bytes an entry is charged for beyond its content: the structure objects and the map entry. */
-const OVERHEAD = 2048;
+/** Bytes an entry is charged for beyond its content and structure: the entry object and the map entry. */
+const OVERHEAD = 256;
 
 /** Messages larger than this are not kept with their content (one would push out hundreds of others). */
 const MAX_CONTENT = 256 * 1024;
@@ -33,20 +33,27 @@ export class MessageCache {
   readonly #maxBytes: number;
   /** In order of use, least recent first (a Map iterates in insertion order). */
   readonly #entries = new Map<string, CachedMessage>();
+  /** What each entry was charged when it came in (its structure is measured once). */
+  readonly #costs = new WeakMap<CachedMessage, number>();
   #bytes = 0;
 
   constructor(maxBytes: number) {
     this.#maxBytes = maxBytes;
   }
 
+  /** Lookups answered and not answered since start (for tests and operations). */
+  hits = 0;
+  misses = 0;
+
   /** The entry of a message, marked as just used; undefined when it is not kept. */
   get(mailboxId: number, uid: number): CachedMessage | undefined {
     const key = `${mailboxId}:${uid}`;
     const e = this.#entries.get(key);
     if (e) {
+      this.hits++;
       this.#entries.delete(key);
       this.#entries.set(key, e);
-    }
+    } else this.misses++;
     return e;
   }
 
@@ -63,14 +70,15 @@ export class MessageCache {
     if (old) {
       if (old.content && !entry.content) entry = { ...entry, content: old.content };
       this.#entries.delete(key);
-      this.#bytes -= cost(old);
+      this.#bytes -= this.#costs.get(old) ?? 0;
     }
+    this.#costs.set(entry, cost(entry));
     this.#entries.set(key, entry);
-    this.#bytes += cost(entry);
+    this.#bytes += this.#costs.get(entry)!;
     for (const [k, e] of this.#entries) {
       if (this.#bytes <= this.#maxBytes) break;
       this.#entries.delete(k);
-      this.#bytes -= cost(e);
+      this.#bytes -= this.#costs.get(e) ?? 0;
     }
   }
 
@@ -80,6 +88,10 @@ export class MessageCache {
   }
 }
 
+/**
+ * Bytes an entry holds: its content, and its parsed structure (envelope and body structure strings and the part
+ * tree), estimated as twice its JSON length (strings of two-byte characters at worst, plus object headers).
+ */
 function cost(e: CachedMessage): number {
-  return OVERHEAD + (e.content?.byteLength ?? 0);
+  return OVERHEAD + (e.content?.byteLength ?? 0) + 2 * (JSON.stringify(e.structure ?? null)?.length ?? 0);
 }

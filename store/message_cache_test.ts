@@ -14,14 +14,15 @@ function entry(uid: number, contentBytes?: number): CachedMessage {
 }
 
 Deno.test("MessageCache keeps messages by mailbox and UID, least recently used out first, within its bytes", () => {
-  const cache = new MessageCache(3 * (2048 + 1000));
+  const each = 256 + 1000 + 2 * JSON.stringify({ uid: 1 }).length; // content, structure, entry
+  const cache = new MessageCache(3 * each + 100);
   for (const uid of [1, 2, 3]) cache.set(7, entry(uid, 1000));
   assert(cache.get(7, 1)); // 1 is now the most recent: 2 goes first
   assert.ok(!cache.get(8, 1), "another mailbox's UID 1 is another message");
   cache.set(7, entry(4, 1000));
   assert.ok(!cache.get(7, 2));
   assert.ok(cache.get(7, 1) && cache.get(7, 3) && cache.get(7, 4));
-  assert.ok(cache.bytes <= 3 * (2048 + 1000));
+  assert.ok(cache.bytes <= 3 * each + 100);
 });
 
 Deno.test("MessageCache: a read without content keeps the content known; huge contents are not kept", () => {

@@ -381,9 +381,8 @@ export class Messages {
       : "$3::text[]";
     // One statement in autocommit (one round trip): the mailbox row lock orders MODSEQs (an InitPlan, taken
     // before any message row); HIGHESTMODSEQ moves, and the change is announced, only when a message changed.
-    // Flags are committed without waiting for the WAL flush (synchronous_commit off for this transaction only):
-    // a crash of the database host can lose the last fraction of a second of flag changes, never mail — as
-    // Dovecot, which does not fsync flag changes either. The next synchronous commit (any delivery) flushes them.
+    // Committed durably like everything else: with an unflushed commit, a crash of the database host could take
+    // HIGHESTMODSEQ back below a MODSEQ clients were already told, and CONDSTORE/QRESYNC clients would miss changes.
     // One UID (the usual STORE) as a scalar: Postgres then keeps one generic plan for the statement; with an array
     // it re-plans every call (planning cost more than running: 0.46 vs 0.17 ms), as it did for the RCPT lookup.
     const one = uids.length === 1;
@@ -391,9 +390,7 @@ export class Messages {
     const params: unknown[] = [mailboxId, one ? uids[0] : uids, list, CHANGES_CHANNEL];
     if (unchangedSince !== undefined) params.push(unchangedSince);
     const rows = await this.#db.query<{ k: string; uid: number; flags: string[] | null; modseq: number | null }>(
-      `WITH box AS (
-         SELECT id, highest_modseq + 1 AS modseq, set_config('synchronous_commit', 'off', true)
-           FROM mailboxes WHERE id = $1 FOR UPDATE),
+      `WITH box AS (SELECT id, highest_modseq + 1 AS modseq FROM mailboxes WHERE id = $1 FOR UPDATE),
        ${
         unchangedSince === undefined ? "" : `modified AS (
          SELECT uid FROM messages WHERE mailbox_id = $1 AND uid ${uidIs} AND modseq > $5),`
@@ -783,6 +780,21 @@ export async function removeMessages(
     which.uids ? [mailboxId, CHANGES_CHANNEL, which.uids] : [mailboxId, CHANGES_CHANNEL],
   );
   return { uids: rows.map((r) => r.uid), modseq: rows[0]?.modseq ?? null };
+}
+
+/**
+ * Removes every message of the given (locked) mailboxes in one statement, releasing their contents in one hash
+ * order, for a deletion of their account (whose counters go with it). Per mailbox, contents would be locked in
+ * several orders and could deadlock with an EXPUNGE elsewhere.
+ */
+export async function removeAllMessages(q: Queryable, mailboxIds: readonly number[]): Promise<void> {
+  if (!mailboxIds.length) return;
+  await q.query(
+    `WITH gone AS (DELETE FROM messages WHERE mailbox_id = ANY($1::bigint[]) RETURNING blob_hash),
+     ${RELEASE_CONTENTS_SQL}
+     SELECT count(*) FROM gone`,
+    [mailboxIds],
+  );
 }
 
 /**

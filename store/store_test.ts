@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { storeTest } from "../tests/harness.ts";
 import { migrate, MIGRATIONS } from "./migrate.ts";
 import { ConflictError, InvalidInputError, NotFoundError, type ParsedContent, Store } from "./mod.ts";
@@ -453,5 +454,81 @@ storeTest(
     assert.deepEqual(rows.map((r) => json(r.structure)), texts.map((t) => t.structure));
     assert.deepEqual(rows.map((r) => r.search_text), ["", "unit sep and nul\uFFFD here", "plain words"]);
     assert.deepEqual(rows.map((r) => r.header_text), ["", "subject:  ", "from: x"]);
+  },
+);
+
+/** Holds a content row locked (another connection) until released: to open a race window on purpose. */
+async function holdContent(store: Store, raw: Uint8Array): Promise<{ release(): void; done: Promise<void> }> {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  let locked!: () => void;
+  const isLocked = new Promise<void>((r) => locked = r);
+  const done = store.db.transaction(async (tx) => {
+    await tx.query("SELECT 1 FROM blobs WHERE hash = decode($1, 'hex') FOR UPDATE", [sha256(raw)]);
+    locked();
+    await gate;
+  });
+  await isLocked;
+  return { release, done };
+}
+
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// Row locks held across connections: Postgres only (PGlite has one connection, the test would wait on itself).
+storeTest(
+  "deleting an account races neither an EXPUNGE elsewhere (deadlock) nor a new mailbox (leak)",
+  async (_t, ts) => {
+    if (ts.driver === "pglite") return;
+    const { store } = ts;
+    await store.domains.add("example.test");
+    const a = await store.accounts.create("gone@example.test", PW);
+    const c = await store.accounts.create("stays@example.test", PW);
+    const box = async (id: number, name: string) => (await store.mailboxes.get(id, name))!.id;
+    const [aIn, aDrafts, aArchive, cIn] = [
+      await box(a.id, "INBOX"),
+      await box(a.id, "Drafts"),
+      await box(a.id, "Archive"),
+      await box(c.id, "INBOX"),
+    ];
+    const [p, q] = [bytes("Subject: p\r\n\r\np\r\n"), bytes("Subject: q\r\n\r\nq\r\n")];
+    const [low, high] = sha256(p) < sha256(q) ? [p, q] : [q, p];
+    const held = bytes("Subject: w\r\n\r\nw\r\n");
+    // The account's mailboxes hold the high content first and the low one last; the other user holds both.
+    await store.messages.deliver({ raw: high, parsed: parsed(), targets: [{ mailboxId: aIn }, { mailboxId: cIn }] });
+    await store.messages.deliver({ raw: held, parsed: parsed(), targets: [{ mailboxId: aDrafts }] });
+    await store.messages.deliver({
+      raw: low,
+      parsed: parsed(),
+      targets: [{ mailboxId: aArchive }, { mailboxId: cIn }],
+    });
+    await store.messages.storeFlags(cIn, await store.messages.uids(cIn), "add", ["\\Deleted"]);
+    const lock = await holdContent(store, held);
+    const removal = store.accounts.remove("gone@example.test").then(() => "ok", (e) => `removal: ${e.message}`);
+    await pause(300);
+    const expunge = store.messages.expunge(cIn).then(() => "ok", (e) => `expunge: ${e.message}`);
+    // Meanwhile a mailbox is created for the account being deleted and mail arrives in it.
+    const late = (async () => {
+      try {
+        const nb = await store.mailboxes.create(a.id, "Late");
+        await store.messages.deliver({
+          raw: bytes("Subject: z\r\n\r\nz\r\n"),
+          parsed: parsed(),
+          targets: [{ mailboxId: nb.id }],
+        });
+      } catch {
+        // refused once the account is gone: fine
+      }
+    })();
+    await pause(300);
+    lock.release();
+    await lock.done;
+    assert.deepEqual(await Promise.all([removal, expunge]), ["ok", "ok"]);
+    await late;
+    const orphans = await store.db.query(
+      "SELECT 1 FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.blob_hash = b.hash)",
+    );
+    assert.equal(orphans.length, 0, "no content left without a message");
+    assert.equal(await countersWrong(store), 0);
   },
 );

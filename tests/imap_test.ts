@@ -1423,6 +1423,11 @@ storeTest(
       assert.match((await a.expect("OK", "a6 EXAMINE INBOX")).tagged, /\[READ-ONLY\]/);
       await a.expect("NO", "a7 STORE 1 +FLAGS (\\Seen)");
       assert.equal(lit(await a.expect("OK", "a8 UID FETCH 2 BODY[]")), raws[1]);
+      const hits = ts.store.messages.cache.hits;
+      const peek = await a.expect("OK", "a8b UID FETCH 2 (BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[] ENVELOPE)");
+      assert.equal(ts.store.messages.cache.hits, hits + 1, "answered from the message cache");
+      assert.deepEqual([lit(peek, 0), lit(peek, 1)], ["Subject: m2\r\n\r\n", raws[1]]);
+      assert.match(peek.text, /ENVELOPE \(/);
       await a.expect("OK", "a9 SELECT INBOX");
       // From the cache: the same bytes, a header slice of them, and a non-PEEK fetch still sets \Seen.
       const cached = await a.expect("OK", "a10 UID FETCH 2 (BODY[HEADER.FIELDS (SUBJECT)] BODY[])");

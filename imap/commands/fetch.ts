@@ -51,12 +51,13 @@ export async function fetch(ctx: ImapContext, cmd: FetchCommand): Promise<void> 
   for (let i = 0; i < uids.length; i += batch) {
     const part = uids.slice(i, i + batch);
     // FETCH (UID FLAGS [MODSEQ]) is answered from the session's copy of the flags when it keeps one; a fetch of
-    // messages read recently, from that copy and the store's message cache.
-    const cached = (flagsOnly && !plan.setsSeen) || cmd.changedSince === null ? await sel.flagsOf(store, part) : null;
-    const metas = cached && flagsOnly && !plan.setsSeen
+    // messages read recently, from that copy (if already read: a single fetch does not load a mailbox's flags)
+    // and the store's message cache. Not a fetch that sets \Seen: it decides on the stored flags.
+    const cached = flagsOnly && !plan.setsSeen ? await sel.flagsOf(store, part) : null;
+    const known = !flagsOnly && !plan.setsSeen && cmd.changedSince === null ? sel.knownFlagsOf(part) : null;
+    const metas = cached
       ? cached.filter((f) => cmd.changedSince === null || f.modseq > cmd.changedSince).map(flagMeta)
-      : (cached && cached.length === part.length &&
-        store.messages.fromCache(sel.mailbox.id, cached, { content: plan.content === "full" })) ||
+      : (known && store.messages.fromCache(sel.mailbox.id, known, { content: plan.content === "full" })) ||
         await store.messages.meta(sel.mailbox.id, toRanges(part), {
           structure: needsStructure,
           content: plan.content === "full", // bodies of the whole batch in the same query

@@ -56,6 +56,21 @@ export async function select(ctx: ImapContext, cmd: SelectCommand): Promise<Hand
   } finally {
     if (previous && previous !== sel) previous.close();
   }
+  try {
+    return await describeSelected(ctx, cmd, sel, readOnly);
+  } catch (e) {
+    sel.close(); // not selected after all: stop watching (the client may have gone)
+    throw e;
+  }
+}
+
+/** The SELECT/EXAMINE responses for `sel`, which becomes the selected mailbox. */
+async function describeSelected(
+  ctx: ImapContext,
+  cmd: SelectCommand,
+  sel: SelectedMailbox,
+  readOnly: boolean,
+): Promise<HandlerResult> {
   const m = sel.mailbox;
   const keywords = COMMON_KEYWORDS;
   const lines = [
@@ -69,7 +84,11 @@ export async function select(ctx: ImapContext, cmd: SelectCommand): Promise<Hand
       flags: readOnly ? [] : [...SYSTEM_FLAGS, ...keywords, "\\*"],
     }),
     untaggedStatus("OK", "UIDs valid", { code: "UIDVALIDITY", value: m.uidValidity }),
-    untaggedStatus("OK", "Predicted next UID", { code: "UIDNEXT", value: m.uidNext }),
+    // A delivery that committed while a re-SELECT caught up is in EXISTS: UIDNEXT must be above it.
+    untaggedStatus("OK", "Predicted next UID", {
+      code: "UIDNEXT",
+      value: Math.max(m.uidNext, (sel.uids.at(-1) ?? 0) + 1),
+    }),
     untaggedStatus("OK", "Highest", { code: "HIGHESTMODSEQ", value: m.highestModseq }),
   );
   await ctx.write(lines.join(""));

@@ -47,14 +47,17 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
 function unixSocket(url: string): { url: string; path?: string } {
   let parsed: URL;
   try {
-    parsed = new URL(url);
+    // libpq allows an empty host (postgres://user@/db?host=/run/postgresql); URL does not with credentials.
+    parsed = new URL(url.replace(/^(postgres(?:ql)?:\/\/(?:[^@/]*@)?)\//, "$1localhost/"));
   } catch {
     return { url };
   }
   const dir = parsed.searchParams.get("host");
   if (!dir?.startsWith("/")) return { url };
+  const port = parsed.port || parsed.searchParams.get("port") || "5432";
   parsed.searchParams.delete("host");
-  return { url: parsed.href, path: `${dir}/.s.PGSQL.${parsed.port || "5432"}` };
+  parsed.searchParams.delete("port");
+  return { url: parsed.href, path: `${dir}/.s.PGSQL.${port}` };
 }
 
 // deno-lint-ignore no-explicit-any

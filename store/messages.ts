@@ -543,12 +543,21 @@ function flagLinesSql(where: string): string {
             FROM (SELECT m.uid, m.modseq, m.flags FROM messages m WHERE ${where} ORDER BY m.uid) m`;
 }
 
-/** Parses `flagLinesSql`'s text: ascending by UID (checked, not assumed). */
+/**
+ * Parses `flagLinesSql`'s text: ascending by UID (checked, not assumed). Messages with the same flags share one
+ * frozen array (a mailbox has a handful of distinct flag sets): an IMAP session keeping a mailbox's flags then
+ * holds ≈ 100 bytes per message instead of ≈ 260.
+ */
 function parseFlagLines(text: string | null): FlagState[] {
   if (!text) return [];
+  const shared = new Map<string, string[]>();
   const out = text.split("\n").map((line) => {
-    const [uid, modseq, ...flags] = line.split(" ");
-    return { uid: Number(uid), modseq: Number(modseq), flags };
+    const a = line.indexOf(" ");
+    const b = line.indexOf(" ", a + 1);
+    const key = b < 0 ? "" : line.slice(b + 1);
+    let flags = shared.get(key);
+    if (!flags) shared.set(key, flags = Object.freeze(key ? key.split(" ") : []) as string[]);
+    return { uid: Number(line.slice(0, a)), modseq: Number(b < 0 ? line.slice(a + 1) : line.slice(a + 1, b)), flags };
   });
   for (let i = 1; i < out.length; i++) if (out[i - 1]!.uid > out[i]!.uid) return out.sort((a, b) => a.uid - b.uid);
   return out;

@@ -147,10 +147,7 @@ export class SelectedMailbox {
   async flagsOf(store: Store, uids: readonly number[]): Promise<FlagState[] | null> {
     if (!this.#flags) {
       if (this.uids.length > FLAGS_CACHE_MAX) return null;
-      const rows = await store.messages.meta(this.mailbox.id, [[1, Number.MAX_SAFE_INTEGER]], { flagsOnly: true });
-      const map = new Map<number, FlagState>();
-      for (const r of rows) map.set(r.uid, { uid: r.uid, flags: r.flags, modseq: r.modseq });
-      this.#flags = map;
+      this.#flags = new Map((await store.messages.flags(this.mailbox.id)).map((f) => [f.uid, f]));
     }
     const out: FlagState[] = [];
     for (const uid of uids) {
@@ -259,13 +256,10 @@ export class SelectedMailbox {
       } else complete = false;
     }
     const last = this.uids[this.uids.length - 1] ?? 0;
-    const changed = await store.messages.meta(this.mailbox.id, [[1, Number.MAX_SAFE_INTEGER]], {
-      changedSince: since,
-      flagsOnly: true,
-    });
+    const changed = await store.messages.flags(this.mailbox.id, since);
     const added: number[] = [];
     for (const m of changed) {
-      this.#flags?.set(m.uid, { uid: m.uid, flags: m.flags, modseq: m.modseq });
+      this.#flags?.set(m.uid, m);
       if (m.uid > last) added.push(m.uid);
       else {
         const seq = this.seqOf(m.uid);

@@ -308,7 +308,20 @@ export class Messages {
     return out;
   }
 
-  /** UID, MODSEQ and flags only (FETCH FLAGS/UID/MODSEQ, the catch-up) via `flagLinesSql`; the rest is empty. */
+  /**
+   * UID, MODSEQ and flags of every message of a mailbox (with `changedSince`, of those with a greater MODSEQ),
+   * ascending: what an IMAP session keeps, and its catch-up. One text value, parsed by `parseFlagLines`.
+   */
+  async flags(mailboxId: number, changedSince?: number): Promise<FlagState[]> {
+    const where = changedSince === undefined ? "m.mailbox_id = $1" : "m.mailbox_id = $1 AND m.modseq > $2";
+    const [row] = await this.#db.query<{ t: string | null }>(
+      `SELECT (${flagLinesSql(where)}) AS t`,
+      changedSince === undefined ? [mailboxId] : [mailboxId, changedSince],
+    );
+    return parseFlagLines(row?.t ?? null);
+  }
+
+  /** UID, MODSEQ and flags only (FETCH FLAGS/UID/MODSEQ) via `flagLinesSql`; the rest is empty. */
   async #flagsMeta(where: string, params: unknown[]): Promise<MessageMeta[]> {
     const [row] = await this.#db.query<{ t: string | null }>(`SELECT (${flagLinesSql(where)}) AS t`, params);
     const epoch = new Date(0);

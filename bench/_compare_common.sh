@@ -16,7 +16,8 @@ runuser -u postgres -- "$PG/pg_ctl" -D "$WORK/pg" \
   -o "-k $WORK -p $PGPORT -c listen_addresses=127.0.0.1 -c max_connections=300" -l "$WORK/pg.log" -w start >/dev/null
 URL="postgres://postgres@127.0.0.1:$PGPORT/postgres?host=$WORK"  # the Unix socket in $WORK, as on one machine
 cleanup() {
-  [ -f "$WORK/mine.pid" ] && kill "$(cat "$WORK/mine.pid")" 2>/dev/null || true
+  # The server's whole process group (it runs under `npx` when deno is not installed).
+  [ -f "$WORK/mine.pid" ] && kill -- "-$(cat "$WORK/mine.pid")" 2>/dev/null || true
   sleep 1
   runuser -u postgres -- "$PG/pg_ctl" -D "$WORK/pg" -m fast -w stop >/dev/null 2>&1 || true
   rm -rf "$WORK"
@@ -29,11 +30,12 @@ export SILVERMAIL_DATA_DIR="$WORK/data" SILVERMAIL_DATABASE_URL="$URL" SILVERMAI
   SILVERMAIL_IMAP_MAX_CONNECTIONS_PER_IP=20000 SILVERMAIL_DEV_ALLOW_PLAINTEXT_AUTH_ON_LOOPBACK=true
 # Like the reference (Postfix at Debian defaults checks no SPF/DKIM/DMARC): set it to true to measure with them.
 export SILVERMAIL_MAIL_AUTH_ENABLED=${SILVERMAIL_MAIL_AUTH_ENABLED:-false}
-DENO="${DENO:-npx -y deno@2.9.6}"
+# The deno binary itself when installed: killing an `npx` wrapper would leave the server running.
+DENO="${DENO:-$(command -v deno || echo "npx -y deno@2.9.6")}"
 
 # Starts the server under test in the background (its pid in $WORK/mine.pid).
 start_silvermail() {
-  $DENO run -A main.ts serve >/dev/null &
+  setsid $DENO run -A main.ts serve >/dev/null &
   echo $! >"$WORK/mine.pid"
   sleep 5
 }

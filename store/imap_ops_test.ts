@@ -45,6 +45,8 @@ storeTest("imap ops: append, flags with UNCHANGEDSINCE, search, expunge, copy an
   assert.deepEqual(await search({ type: "header", field: "subject", value: "KÖLN" }), [3]);
   assert.deepEqual(await search({ type: "body", value: "GRÜSSE" }), []);
   assert.deepEqual(await search({ type: "body", value: "Grüße" }), [3]);
+  assert.deepEqual(await search({ type: "body", value: "SCHÖNE" }), [3], "non-ASCII letters match in any case");
+  assert.deepEqual(await search({ type: "header", field: "Sub_ect", value: "" }), [], "no LIKE wildcards in names");
   assert.deepEqual(await search({ type: "text", value: "lunch" }), [1]);
   assert.deepEqual(await search({ type: "date", field: "sent", op: "on", date: "2026-02-02" }), [1, 2, 3]);
   assert.deepEqual(await search({ type: "date", field: "internal", op: "before", date: "2000-01-01" }), []);

@@ -57,18 +57,19 @@ export function searchSql(c: SearchCriteria, params: unknown[]): string {
       return c.set ? has : `NOT ${has}`;
     }
     case "header": {
-      const field = `lower(${p(c.field + ":")})`;
-      const value = `lower(${p(c.value)})`;
+      const field = p((c.field + ":").toLowerCase());
+      const value = p(c.value.toLowerCase());
       // RFC 9051 §6.4.4: HEADER with an empty value matches every message that has the field.
       return `EXISTS (SELECT 1 FROM regexp_split_to_table(b.header_text, E'\\n') l
-                       WHERE l LIKE ${field} || '%' AND strpos(substr(l, length(${field}) + 1), ${value}) > 0)`;
+                       WHERE starts_with(l, ${field}) AND strpos(substr(l, length(${field}) + 1), ${value}) > 0)`;
     }
-    // search_text and header_text are stored lower-cased (lower() at insert): no per-row lower() here.
+    // search_text and header_text are stored lower-cased by JavaScript's toLowerCase() (store/messages.ts), and
+    // the terms are lower-cased the same way: no per-row lower() here, and no dependence on the database's locale.
     case "body":
-      return `strpos(b.search_text, lower(${p(c.value)})) > 0`;
+      return `strpos(b.search_text, ${p(c.value.toLowerCase())}) > 0`;
     case "text": {
-      const v = p(c.value);
-      return `(strpos(b.search_text, lower(${v})) > 0 OR strpos(b.header_text, lower(${v})) > 0)`;
+      const v = p(c.value.toLowerCase());
+      return `(strpos(b.search_text, ${v}) > 0 OR strpos(b.header_text, ${v}) > 0)`;
     }
     case "date": {
       // RFC 9051 §6.4.4: dates disregard time and timezone: internal dates by their UTC day, sent dates by the

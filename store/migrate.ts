@@ -11,6 +11,7 @@ import delivery from "./migrations/004_delivery.sql" with { type: "text" };
 import ingest from "./migrations/005_ingest.sql" with { type: "text" };
 import searchLayout from "./migrations/006_search_layout.sql" with { type: "text" };
 import deleteCounters from "./migrations/007_delete_counters.sql" with { type: "text" };
+import deletedIndex from "./migrations/008_deleted_index.sql" with { type: "text" };
 
 /** A migration: applied once, in version order. */
 export interface Migration {
@@ -28,6 +29,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 5, name: "ingest", sql: ingest },
   { version: 6, name: "search_layout", sql: searchLayout },
   { version: 7, name: "delete_counters", sql: deleteCounters },
+  { version: 8, name: "deleted_index", sql: deletedIndex },
 ];
 
 /** Advisory lock key held while migrating ("silvermail" in ASCII, truncated to int8). */

@@ -57,8 +57,11 @@ export class MessageCache {
     return e;
   }
 
-  /** Keeps a message just read (its content only when given and small enough). */
-  set(mailboxId: number, message: CachedMessage): void {
+  /**
+   * Keeps a message just read or stored (its content only when given and small enough). `structureJsonLength`,
+   * when the caller has it, saves serializing the structure again to measure it.
+   */
+  set(mailboxId: number, message: CachedMessage, structureJsonLength?: number): void {
     if (this.#maxBytes <= 0) return;
     const key = `${mailboxId}:${message.uid}`;
     const old = this.#entries.get(key);
@@ -72,7 +75,7 @@ export class MessageCache {
       this.#entries.delete(key);
       this.#bytes -= this.#costs.get(old) ?? 0;
     }
-    this.#costs.set(entry, cost(entry));
+    this.#costs.set(entry, cost(entry, structureJsonLength));
     this.#entries.set(key, entry);
     this.#bytes += this.#costs.get(entry)!;
     for (const [k, e] of this.#entries) {
@@ -92,6 +95,7 @@ export class MessageCache {
  * Bytes an entry holds: its content, and its parsed structure (envelope and body structure strings and the part
  * tree), estimated as twice its JSON length (strings of two-byte characters at worst, plus object headers).
  */
-function cost(e: CachedMessage): number {
-  return OVERHEAD + (e.content?.byteLength ?? 0) + 2 * (JSON.stringify(e.structure ?? null)?.length ?? 0);
+function cost(e: CachedMessage, structureJsonLength?: number): number {
+  const json = structureJsonLength ?? JSON.stringify(e.structure ?? null)?.length ?? 0;
+  return OVERHEAD + (e.content?.byteLength ?? 0) + 2 * json;
 }

@@ -163,6 +163,9 @@ function sha256Hex(data: Uint8Array): string {
 
 interface Prepared extends Delivery {
   hash: string;
+  internalDate: Date;
+  /** `parsed.structure` as JSON, as stored. */
+  structureJson: string;
 }
 
 /** A copy of `bytes` unless it already has its buffer to itself (a cached value must not pin a larger one). */
@@ -185,8 +188,31 @@ export class Messages {
       const flat = all.some((d) => d.queue?.length)
         ? await this.#db.transaction((tx) => appendBatch(tx, all))
         : await appendBatch(this.#db, all); // one statement in autocommit: one round trip, one commit
+      this.#remember(all, flat);
       let at = 0;
       return units.map((u) => flat.slice(at, at += u.length));
+    });
+  }
+
+  /**
+   * Puts just stored messages into the message cache: new mail is what clients fetch next (a phone told by IDLE,
+   * the second device), and this process holds it already parsed.
+   */
+  #remember(batch: readonly Prepared[], landed: readonly Appended[][]): void {
+    batch.forEach((d, i) => {
+      const content = ownBytes(d.raw);
+      d.targets.forEach((t, j) => {
+        const at = landed[i]![j]!;
+        this.cache.set(at.mailboxId, {
+          uid: at.uid,
+          internalDate: d.internalDate,
+          size: d.raw.length,
+          messageId: t.keepMessageId ? pgTextOrNull(d.parsed.messageId) : null,
+          hash: d.hash,
+          structure: d.parsed.structure,
+          content,
+        }, d.structureJson.length);
+      });
     });
   }
 
@@ -203,7 +229,13 @@ export class Messages {
   async deliverAll(deliveries: readonly Delivery[]): Promise<Appended[][]> {
     const units = deliveries.filter((d) => d.targets.length || d.queue?.length);
     if (!units.length) return deliveries.map(() => []);
-    const prepared = units.map((d) => ({ ...d, hash: sha256Hex(d.raw) }));
+    const now = new Date();
+    const prepared = units.map((d) => ({
+      ...d,
+      hash: sha256Hex(d.raw),
+      internalDate: d.internalDate ?? now,
+      structureJson: JSON.stringify(d.parsed.structure),
+    }));
     const results = await this.#group.submit(prepared);
     let at = 0;
     return deliveries.map((d) => (d.targets.length || d.queue?.length ? results[at++]! : []));
@@ -621,7 +653,6 @@ async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Ap
     hash: [] as string[],
     mid: [] as (string | null)[],
   };
-  const now = new Date().toISOString();
   for (const d of batch) {
     for (const t of d.targets) {
       const m = perMailbox.get(t.mailboxId) ?? { n: 0, bytes: 0 };
@@ -632,7 +663,7 @@ async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Ap
       rows.mb.push(t.mailboxId);
       rows.ord.push(rows.ord.length);
       rows.flags.push(JSON.stringify(normalizeFlags(t.flags ?? [])));
-      rows.date.push(d.internalDate?.toISOString() ?? now);
+      rows.date.push(d.internalDate.toISOString());
       rows.size.push(d.raw.length);
       rows.hash.push(d.hash);
       rows.mid.push(t.keepMessageId ? pgTextOrNull(d.parsed.messageId) : null);
@@ -693,7 +724,7 @@ async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Ap
       unique.map((d) => d.hash),
       offsets,
       unique.map((d) => d.raw.length),
-      packTexts(unique.map((d) => JSON.stringify(d.parsed.structure))),
+      packTexts(unique.map((d) => d.structureJson)),
       // Lower-cased here, like the search terms (store/search.ts): Postgres's lower() took 10% of its time per
       // delivery, and its result depends on the database's locale (C lowers ASCII only).
       packTexts(unique.map((d) => d.parsed.searchText.toLowerCase())),
@@ -786,7 +817,7 @@ export async function removeMessages(
     `WITH box AS (SELECT id, account_id FROM mailboxes WHERE id = $1 FOR UPDATE),
      gone AS (
        DELETE FROM messages WHERE mailbox_id = (SELECT id FROM box)
-         ${which.deletedOnly ? "AND '\\Deleted' = ANY(flags)" : ""} ${which.uids ? "AND uid = ANY($3::bigint[])" : ""}
+         ${which.deletedOnly ? "AND '\\Deleted' = ANY (flags)" : ""} ${which.uids ? "AND uid = ANY($3::bigint[])" : ""}
        RETURNING uid, size, blob_hash),
      bump AS (
        UPDATE mailboxes SET highest_modseq = highest_modseq + 1,

@@ -166,6 +166,31 @@ interface Prepared extends Delivery {
   internalDate: Date;
   /** `parsed.structure` as JSON, as stored. */
   structureJson: string;
+  /** The texts the content's row is written with (`appendBatch`), made when the delivery is submitted. */
+  stored: { content: string; search: string; header: string; structure: string };
+}
+
+/**
+ * Everything `appendBatch` writes about a content that can be made before its batch: the work happens in the
+ * delivering session, while an earlier batch commits, instead of between two batches (when Postgres waits).
+ */
+function prepare(d: Delivery, now: Date): Prepared {
+  const structureJson = JSON.stringify(d.parsed.structure);
+  return {
+    ...d,
+    hash: sha256Hex(d.raw),
+    internalDate: d.internalDate ?? now,
+    structureJson,
+    stored: {
+      // base64: postgres.js would send a bytea as hex, twice its size, for Postgres to decode.
+      content: Buffer.from(d.raw.buffer, d.raw.byteOffset, d.raw.byteLength).toString("base64"),
+      // Lower-cased here, like the search terms (store/search.ts): Postgres's lower() took 10% of its time per
+      // delivery, and its result depends on the database's locale (C lowers ASCII only).
+      search: packable(d.parsed.searchText.toLowerCase()),
+      header: packable((d.parsed.headerText ?? "").toLowerCase()),
+      structure: packable(structureJson),
+    },
+  };
 }
 
 /** A copy of `bytes` unless it already has its buffer to itself (a cached value must not pin a larger one). */
@@ -230,12 +255,7 @@ export class Messages {
     const units = deliveries.filter((d) => d.targets.length || d.queue?.length);
     if (!units.length) return deliveries.map(() => []);
     const now = new Date();
-    const prepared = units.map((d) => ({
-      ...d,
-      hash: sha256Hex(d.raw),
-      internalDate: d.internalDate ?? now,
-      structureJson: JSON.stringify(d.parsed.structure),
-    }));
+    const prepared = units.map((d) => prepare(d, now));
     const results = await this.#group.submit(prepared);
     let at = 0;
     return deliveries.map((d) => (d.targets.length || d.queue?.length ? results[at++]! : []));
@@ -634,24 +654,15 @@ export const uidListSql =
  */
 async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Appended[][]> {
   const unique = [...new Map(batch.map((d) => [d.hash, d])).values()].sort((a, b) => (a.hash < b.hash ? -1 : 1));
-  const all = new Uint8Array(unique.reduce((n, d) => n + d.raw.length, 0));
-  const offsets: number[] = [];
-  let at = 0;
-  for (const d of unique) {
-    all.set(d.raw, at);
-    offsets.push(at + 1); // substring() counts from 1
-    at += d.raw.length;
-  }
   const perMailbox = new Map<number, { n: number; bytes: number }>();
   const perBlob = new Map<string, number>(); // hash → message rows pointing at it
   const rows = {
     mb: [] as number[],
-    ord: [] as number[],
     flags: [] as string[],
     date: [] as string[],
     size: [] as number[],
     hash: [] as string[],
-    mid: [] as (string | null)[],
+    mid: [] as string[],
   };
   for (const d of batch) {
     for (const t of d.targets) {
@@ -661,26 +672,27 @@ async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Ap
       perMailbox.set(t.mailboxId, m);
       perBlob.set(d.hash, (perBlob.get(d.hash) ?? 0) + 1);
       rows.mb.push(t.mailboxId);
-      rows.ord.push(rows.ord.length);
-      rows.flags.push(JSON.stringify(normalizeFlags(t.flags ?? [])));
+      rows.flags.push(normalizeFlags(t.flags ?? []).join(" ")); // flags are atoms: no spaces
       rows.date.push(d.internalDate.toISOString());
       rows.size.push(d.raw.length);
       rows.hash.push(d.hash);
-      rows.mid.push(t.keepMessageId ? pgTextOrNull(d.parsed.messageId) : null);
+      // "" for none: a Message-ID is never empty.
+      rows.mid.push(t.keepMessageId && d.parsed.messageId ? packable(pgText(d.parsed.messageId)) : "");
     }
   }
   const ids = [...perMailbox.keys()].sort((a, b) => a - b);
   // The counters the delete trigger decrements are incremented here, in rows this statement writes anyway
-  // (migration 005): blobs.refcount, mailboxes.message_count/size_bytes, accounts.used_bytes.
+  // (migration 005): blobs.refcount, mailboxes.message_count/size_bytes, accounts.used_bytes. Every list goes as
+  // one text (packed, or comma-separated): postgres.js serializes an array parameter element by element.
   const result = await q.query<{ ord: number; uid: number; modseq: number; mb: number }>(
     `WITH
-     locked AS (SELECT id FROM mailboxes WHERE id = ANY($9::bigint[]) ORDER BY id FOR UPDATE),
+     locked AS (SELECT id FROM mailboxes WHERE id = ANY(${numbers("$8")}) ORDER BY id FOR UPDATE),
      b AS (
        INSERT INTO blobs (hash, data, size, structure, search_text, header_text, sent_on, refcount)
-       SELECT decode(h, 'hex'), substring((SELECT decode($1::text, 'base64')) FROM o::int FOR l::int), l, s::json,
-              t, ht, sd, rc
-         FROM unnest($2::text[], $3::bigint[], $4::bigint[], ${unpackTexts("$5")}, ${unpackTexts("$6")},
-                     ${unpackTexts("$7")}, $8::date[], $19::int[]) AS r(h, o, l, s, t, ht, sd, rc)
+       SELECT decode(h, 'hex'), decode(c, 'base64'), l, s::json, t, ht, nullif(sd, '')::date, rc
+         FROM unnest(string_to_array($2::text, ','), ${unpackTexts("$1")}, ${numbers("$3")}, ${unpackTexts("$4")},
+                     ${unpackTexts("$5")}, ${unpackTexts("$6")}, ${unpackTexts("$7")}, ${numbers("$17")})
+                AS r(h, c, l, s, t, ht, sd, rc)
         -- Mailbox rows first, contents after (the order every writer locks in): this one-time filter makes
         -- the "locked" CTE run before any content row is written or locked.
         WHERE (SELECT count(*) FROM locked) >= 0
@@ -689,7 +701,7 @@ async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Ap
      alloc AS (
        UPDATE mailboxes m SET uid_next = m.uid_next + u.n, highest_modseq = m.highest_modseq + 1,
                               message_count = m.message_count + u.n, size_bytes = m.size_bytes + u.bytes
-         FROM unnest($9::bigint[], $10::bigint[], $20::bigint[]) AS u(id, n, bytes), locked l
+         FROM unnest(${numbers("$8")}, ${numbers("$9")}, ${numbers("$18")}) AS u(id, n, bytes), locked l
         WHERE m.id = u.id AND l.id = u.id
        RETURNING m.id, m.account_id, u.bytes, m.uid_next - u.n AS first_uid, m.highest_modseq AS modseq),
      used AS (
@@ -699,49 +711,46 @@ async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Ap
        RETURNING 1),
      r AS (
        SELECT x.*, a.first_uid + row_number() OVER (PARTITION BY x.mb ORDER BY x.ord) - 1 AS uid, a.modseq
-         FROM unnest($11::bigint[], $12::bigint[], $13::text[], $14::timestamptz[], $15::bigint[], $16::text[],
-                     $17::text[]) AS x(mb, ord, f, dt, sz, h, mid)
+         FROM unnest(${numbers("$10")}, ${unpackTexts("$11")}, string_to_array($12::text, ','), ${numbers("$13")},
+                     string_to_array($14::text, ','), ${
+      unpackTexts("$15")
+    }) WITH ORDINALITY AS x(mb, f, dt, sz, h, mid, ord)
          JOIN alloc a ON a.id = x.mb),
      ins AS (
        INSERT INTO messages (mailbox_id, uid, modseq, flags, internal_date, size, blob_hash, message_id)
-       SELECT mb, uid, modseq, ARRAY(SELECT jsonb_array_elements_text(f::jsonb)), dt, sz, decode(h, 'hex'), mid
+       SELECT mb, uid, modseq, string_to_array(f, ' '), dt::timestamptz, sz, decode(h, 'hex'), nullif(mid, '')
          FROM r),
      -- A NOTIFY payload holds ≤ 8000 bytes: past 400 mailboxes the caller notifies in parts (below).
      note AS (
-       SELECT pg_notify($18, (SELECT CASE WHEN count(*) <= 400 THEN coalesce(string_agg(id || ':' || modseq, ','), '')
+       SELECT pg_notify($16, (SELECT CASE WHEN count(*) <= 400 THEN coalesce(string_agg(id || ':' || modseq, ','), '')
                                           ELSE '' END FROM alloc)) AS n),
      -- A target mailbox deleted meanwhile fails the whole statement (division by zero), so nothing commits:
      -- never a partial delivery that the caller then retries. It is a data-modifying CTE (matching no row)
      -- because those always run, whatever the main query reads.
      chk AS (
        DELETE FROM mailbox_changes
-        WHERE id = -(SELECT 1 / (CASE WHEN count(*) = cardinality($9::bigint[]) THEN 1 ELSE 0 END) FROM alloc)
+        WHERE id = -(SELECT 1 / (CASE WHEN count(*) = cardinality(${numbers("$8")}) THEN 1 ELSE 0 END) FROM alloc)
        RETURNING 1)
-     SELECT r.ord, r.uid, r.modseq, r.mb FROM r, note, (SELECT count(*) FROM b) AS bc ORDER BY r.ord`,
+     SELECT r.ord - 1 AS ord, r.uid, r.modseq, r.mb FROM r, note, (SELECT count(*) FROM b) AS bc ORDER BY r.ord`,
     [
-      // As base64, decoded once (an InitPlan): postgres.js would send a bytea as hex, twice its size.
-      Buffer.from(all.buffer, all.byteOffset, all.byteLength).toString("base64"),
-      unique.map((d) => d.hash),
-      offsets,
-      unique.map((d) => d.raw.length),
-      packTexts(unique.map((d) => d.structureJson)),
-      // Lower-cased here, like the search terms (store/search.ts): Postgres's lower() took 10% of its time per
-      // delivery, and its result depends on the database's locale (C lowers ASCII only).
-      packTexts(unique.map((d) => d.parsed.searchText.toLowerCase())),
-      packTexts(unique.map((d) => (d.parsed.headerText ?? "").toLowerCase())),
-      unique.map((d) => d.parsed.sentDay ?? null),
-      ids,
-      ids.map((id) => perMailbox.get(id)!.n),
-      rows.mb,
-      rows.ord,
-      rows.flags,
-      rows.date,
-      rows.size,
-      rows.hash,
-      rows.mid,
+      packed(unique.map((d) => d.stored.content)),
+      unique.map((d) => d.hash).join(","),
+      unique.map((d) => d.raw.length).join(","),
+      packed(unique.map((d) => d.stored.structure)),
+      packed(unique.map((d) => d.stored.search)),
+      packed(unique.map((d) => d.stored.header)),
+      packed(unique.map((d) => d.parsed.sentDay ?? "")),
+      ids.join(","),
+      ids.map((id) => perMailbox.get(id)!.n).join(","),
+      rows.mb.join(","),
+      packed(rows.flags),
+      rows.date.join(","),
+      rows.size.join(","),
+      rows.hash.join(","),
+      packed(rows.mid),
       CHANGES_CHANNEL,
-      unique.map((d) => perBlob.get(d.hash) ?? 0),
-      ids.map((id) => perMailbox.get(id)!.bytes),
+      unique.map((d) => perBlob.get(d.hash) ?? 0).join(","),
+      ids.map((id) => perMailbox.get(id)!.bytes).join(","),
     ],
   ).catch((e) => {
     if (/division by zero/.test(String((e as Error).message))) {
@@ -749,7 +758,7 @@ async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Ap
     }
     throw e;
   });
-  if (result.length !== rows.ord.length) throw new NotFoundError("delivery target mailbox vanished");
+  if (result.length !== rows.mb.length) throw new NotFoundError("delivery target mailbox vanished");
   if (ids.length > 400) await notifyChanges(q, [...new Map(result.map((r) => [r.mb, r.modseq])).entries()]);
   await appendQueue(q, batch);
   const out: Appended[][] = [];
@@ -764,22 +773,32 @@ async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Ap
 }
 
 /**
- * The long texts of a batch (structures, search texts) as one text parameter, each preceded by U+001F, instead of
- * a text[]: an array literal makes postgres.js escape every text with two regular expressions and Postgres parse
- * the escapes back (5% of the server's CPU per delivered message). U+001F inside a text becomes a space (it means
- * nothing to search, and JSON escapes it); NUL becomes U+FFFD, as `pgText` does.
+ * A text as it can go into a packed list (`packed`): U+001F, the separator, becomes a space (it means nothing
+ * to search, and JSON escapes it); NUL becomes U+FFFD, as `pgText` does.
  */
-function packTexts(texts: readonly string[]): string {
-  let out = "";
-  for (const t of texts) out += SEP + (/[\0\x1f]/.test(t) ? t.replaceAll("\x1f", " ").replaceAll("\0", "\uFFFD") : t);
-  return out;
+function packable(t: string): string {
+  return /[\0\x1f]/.test(t) ? t.replaceAll("\x1f", " ").replaceAll("\0", "\uFFFD") : t;
+}
+
+/**
+ * Texts made `packable`, as one text parameter, each preceded by U+001F, instead of a text[]: an array literal
+ * makes postgres.js escape every text with two regular expressions and Postgres parse the escapes back (5% of the
+ * server's CPU per delivered message).
+ */
+function packed(texts: readonly string[]): string {
+  return SEP + texts.join(SEP);
 }
 
 const SEP = "\x1f";
 
-/** SQL for `packTexts`'s parameter `param` as text[] (the leading separator makes an empty first element). */
+/** SQL for `packed`'s parameter `param` as text[] (the leading separator makes an empty first element). */
 function unpackTexts(param: string): string {
   return `(string_to_array(${param}::text, E'\\x1f'))[2:]`;
+}
+
+/** SQL for a comma-separated list of integers in the text parameter `param`, as bigint[]. */
+function numbers(param: string): string {
+  return `string_to_array(${param}::text, ',')::bigint[]`;
 }
 
 async function appendQueue(tx: Queryable, batch: readonly Prepared[]): Promise<void> {

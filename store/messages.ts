@@ -701,13 +701,14 @@ async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Ap
      alloc AS (
        UPDATE mailboxes m SET uid_next = m.uid_next + u.n, highest_modseq = m.highest_modseq + 1,
                               message_count = m.message_count + u.n, size_bytes = m.size_bytes + u.bytes
-         FROM unnest(${numbers("$8")}, ${numbers("$9")}, ${numbers("$18")}) AS u(id, n, bytes), locked l
-        WHERE m.id = u.id AND l.id = u.id
+         FROM unnest(${numbers("$8")}, ${numbers("$9")}, ${numbers("$18")}) AS u(id, n, bytes)
+        -- By the primary key (= ANY), not a scan of every mailbox joined to the list; after "locked".
+        WHERE m.id = ANY(${numbers("$8")}) AND m.id = u.id AND (SELECT count(*) FROM locked) >= 0
        RETURNING m.id, m.account_id, u.bytes, m.uid_next - u.n AS first_uid, m.highest_modseq AS modseq),
      used AS (
        UPDATE accounts a SET used_bytes = a.used_bytes + s.bytes
          FROM (SELECT account_id, sum(bytes) AS bytes FROM alloc GROUP BY account_id) s
-        WHERE a.id = s.account_id
+        WHERE a.id = ANY(ARRAY(SELECT account_id FROM alloc)) AND a.id = s.account_id
        RETURNING 1),
      r AS (
        SELECT x.*, a.first_uid + row_number() OVER (PARTITION BY x.mb ORDER BY x.ord) - 1 AS uid, a.modseq

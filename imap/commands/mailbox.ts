@@ -36,6 +36,14 @@ const SYSTEM_FLAGS = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft
 /** Keywords announced in FLAGS (RFC 9051 §2.3.2, IANA registry); any other may be created (`\*`). */
 const COMMON_KEYWORDS = ["$Forwarded", "$Junk", "$NotJunk", "$MDNSent", "$Phishing"];
 
+/** The SELECT/EXAMINE responses that never change: FLAGS, and PERMANENTFLAGS for SELECT and for EXAMINE. */
+const FLAGS_LINE = flagsResponse([...SYSTEM_FLAGS, ...COMMON_KEYWORDS]);
+const PERMANENT_FLAGS_LINE = untaggedStatus("OK", "Flags permitted", {
+  code: "PERMANENTFLAGS",
+  flags: [...SYSTEM_FLAGS, ...COMMON_KEYWORDS, "\\*"],
+});
+const NO_PERMANENT_FLAGS_LINE = untaggedStatus("OK", "Flags permitted", { code: "PERMANENTFLAGS", flags: [] });
+
 /** SELECT and EXAMINE. */
 export async function select(ctx: ImapContext, cmd: SelectCommand): Promise<HandlerResult> {
   // RFC 9051 §6.3.2: a SELECT first deselects the current mailbox, even when the new one fails. Its state is
@@ -72,17 +80,10 @@ async function describeSelected(
   readOnly: boolean,
 ): Promise<HandlerResult> {
   const m = sel.mailbox;
-  const keywords = COMMON_KEYWORDS;
-  const lines = [
-    flagsResponse([...SYSTEM_FLAGS, ...keywords]),
-    existsResponse(sel.exists),
-  ];
+  const lines = [FLAGS_LINE, existsResponse(sel.exists)];
   if (!ctx.state.enabled.has("IMAP4REV2")) lines.push(recentResponse(0));
   lines.push(
-    untaggedStatus("OK", "Flags permitted", {
-      code: "PERMANENTFLAGS",
-      flags: readOnly ? [] : [...SYSTEM_FLAGS, ...keywords, "\\*"],
-    }),
+    readOnly ? NO_PERMANENT_FLAGS_LINE : PERMANENT_FLAGS_LINE,
     untaggedStatus("OK", "UIDs valid", { code: "UIDVALIDITY", value: m.uidValidity }),
     // A delivery that committed while a re-SELECT caught up is in EXISTS: UIDNEXT must be above it.
     untaggedStatus("OK", "Predicted next UID", {

@@ -142,13 +142,12 @@ export interface MessageSummary {
   messageId: string | null;
 }
 
-/** Postgres text cannot hold U+0000 (a NUL in a header of broken mail): it becomes U+FFFD. */
-function pgText(s: string): string {
-  return s.includes("\0") ? s.replaceAll("\0", "\uFFFD") : s;
-}
-
-function pgTextOrNull(s: string | null): string | null {
-  return s === null ? null : pgText(s);
+/**
+ * A Message-ID as stored (for Sent de-duplication): `packable`, as a delivery batch sends it (so U+0000 and
+ * U+001F, which no real Message-ID holds, become U+FFFD and a space); null when there is none.
+ */
+function storedMessageId(id: string | null): string | null {
+  return id ? packable(id) : null;
 }
 
 /** Flags as stored: distinct and sorted, so two flag sets compare as arrays. */
@@ -232,7 +231,7 @@ export class Messages {
           uid: at.uid,
           internalDate: d.internalDate,
           size: d.raw.length,
-          messageId: t.keepMessageId ? pgTextOrNull(d.parsed.messageId) : null,
+          messageId: t.keepMessageId ? storedMessageId(d.parsed.messageId) : null,
           hash: d.hash,
           structure: d.parsed.structure,
           content,
@@ -572,7 +571,7 @@ export class Messages {
     if (options.dedupeByMessageId && delivery.parsed.messageId) {
       const [row] = await this.#db.query<{ uid: number }>(
         "SELECT uid FROM messages WHERE mailbox_id = $1 AND message_id = $2 ORDER BY uid LIMIT 1",
-        [mailboxId, pgTextOrNull(delivery.parsed.messageId)],
+        [mailboxId, storedMessageId(delivery.parsed.messageId)],
       );
       if (row) return { uid: row.uid, existing: true };
     }
@@ -676,8 +675,8 @@ async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Ap
       rows.date.push(d.internalDate.toISOString());
       rows.size.push(d.raw.length);
       rows.hash.push(d.hash);
-      // "" for none: a Message-ID is never empty.
-      rows.mid.push(t.keepMessageId && d.parsed.messageId ? packable(pgText(d.parsed.messageId)) : "");
+      // "" for none: a stored Message-ID is never empty.
+      rows.mid.push((t.keepMessageId && storedMessageId(d.parsed.messageId)) || "");
     }
   }
   const ids = [...perMailbox.keys()].sort((a, b) => a - b);
@@ -775,7 +774,7 @@ async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Ap
 
 /**
  * A text as it can go into a packed list (`packed`): U+001F, the separator, becomes a space (it means nothing
- * to search, and JSON escapes it); NUL becomes U+FFFD, as `pgText` does.
+ * to search, and JSON escapes it); NUL becomes U+FFFD (Postgres text cannot hold U+0000, which broken mail has).
  */
 function packable(t: string): string {
   return /[\0\x1f]/.test(t) ? t.replaceAll("\x1f", " ").replaceAll("\0", "\uFFFD") : t;

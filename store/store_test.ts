@@ -454,6 +454,18 @@ storeTest(
     assert.deepEqual(rows.map((r) => json(r.structure)), texts.map((t) => t.structure));
     assert.deepEqual(rows.map((r) => r.search_text), ["", "unit sep and nul\uFFFD here", "plain words"]);
     assert.deepEqual(rows.map((r) => r.header_text), ["", "subject:  ", "from: x"]);
+
+    // A Message-ID with such characters is kept for Sent de-duplication, and an APPEND of the message finds it.
+    const sent = (await store.mailboxes.get(acct.id, "Sent"))!;
+    const raw = bytes("Subject: odd id\r\n\r\nbody\r\n");
+    const parsed = { structure: {}, searchText: "", messageId: "odd\0id\x1f@x" };
+    const [copy] = await store.messages.deliver({
+      raw,
+      parsed,
+      targets: [{ mailboxId: sent.id, keepMessageId: true }],
+    });
+    const again = await store.messages.append(sent.id, { raw, parsed, flags: [] }, { dedupeByMessageId: true });
+    assert.deepEqual(again, { uid: copy!.uid, existing: true });
   },
 );
 

@@ -212,7 +212,6 @@ export class Messages {
       const flat = all.some((d) => d.queue?.length)
         ? await this.#db.transaction((tx) => appendBatch(tx, all))
         : await appendBatch(this.#db, all); // one statement in autocommit: one round trip, one commit
-      this.#remember(all, flat);
       let at = 0;
       return units.map((u) => flat.slice(at, at += u.length));
     });
@@ -256,6 +255,7 @@ export class Messages {
     const now = new Date();
     const prepared = units.map((d) => prepare(d, now));
     const results = await this.#group.submit(prepared);
+    this.#remember(prepared, results); // here, not in the flush: the next batch does not wait for it
     let at = 0;
     return deliveries.map((d) => (d.targets.length || d.queue?.length ? results[at++]! : []));
   }

@@ -10,6 +10,53 @@ const msg = (subject: string, body = "hello world", extra = "") =>
       `Message-ID: <${subject.replace(/\W/g, "")}@x>\r\n${extra}\r\n${body}\r\n`,
   );
 
+storeTest(
+  "imap ops: STORE adds, removes and sets flags; one that changes nothing moves no MODSEQ",
+  async (_t, { store }) => {
+    await store.domains.add("example.test");
+    const a = await store.accounts.create("a@example.test", PW);
+    const inbox = (await store.mailboxes.get(a.id, "INBOX"))!;
+    for (const s of ["one", "two"]) {
+      const raw = msg(s);
+      await store.messages.append(inbox.id, { raw, parsed: parseMessage(raw), flags: ["\\Seen"] });
+    }
+    const flagsOf = async () => (await store.messages.flags(inbox.id)).map((f) => f.flags);
+    const highest = async () => (await store.mailboxes.byId(inbox.id))!.highestModseq;
+
+    // Added in place (appended), read back sorted everywhere.
+    const added = await store.messages.storeFlags(inbox.id, [1], "add", ["\\Answered", "\\Seen"]);
+    assert.deepEqual(added.updated.map((u) => u.flags), [["\\Answered", "\\Seen"]]);
+    assert.deepEqual(await flagsOf(), [["\\Answered", "\\Seen"], ["\\Seen"]]);
+    assert.deepEqual((await store.messages.list(inbox.id))[0]!.flags, ["\\Answered", "\\Seen"]);
+    assert.deepEqual((await store.messages.meta(inbox.id, [[1, 1]]))[0]!.flags, ["\\Answered", "\\Seen"]);
+
+    const before = await highest();
+    for (
+      const [op, flags] of [["add", ["\\Seen"]], ["remove", ["\\Flagged"]], ["set", ["\\Seen", "\\Answered"]]] as const
+    ) {
+      const r = await store.messages.storeFlags(inbox.id, [1], op, flags);
+      assert.deepEqual(r.updated, [], `${op} ${flags} changes nothing`);
+    }
+    assert.equal(await highest(), before, "no MODSEQ spent on a STORE that changes nothing");
+    assert.deepEqual((await store.messages.storeFlags(inbox.id, [9], "add", ["\\Seen"])).updated, [], "gone: no-op");
+
+    // Many flags at once take the other form (a subquery): same results.
+    const many = Array.from({ length: 12 }, (_, i) => `$k${String(i).padStart(2, "0")}`);
+    const r1 = await store.messages.storeFlags(inbox.id, [1, 2], "add", [...many, "\\Seen"]);
+    assert.deepEqual(r1.updated.map((u) => u.flags), [
+      [...many, "\\Answered", "\\Seen"],
+      [...many, "\\Seen"],
+    ]);
+    assert.equal(new Set(r1.updated.map((u) => u.modseq)).size, 1, "one MODSEQ for the whole STORE");
+    assert.equal(await highest(), r1.updated[0]!.modseq);
+    const r2 = await store.messages.storeFlags(inbox.id, [1, 2], "remove", [...many.slice(1), "\\Answered", "$none"]);
+    assert.deepEqual(r2.updated.map((u) => u.flags), [["$k00", "\\Seen"], ["$k00", "\\Seen"]]);
+    const r3 = await store.messages.storeFlags(inbox.id, [1, 2], "set", []);
+    assert.deepEqual(r3.updated.map((u) => u.flags), [[], []]);
+    assert.deepEqual(await flagsOf(), [[], []]);
+  },
+);
+
 storeTest("imap ops: append, flags with UNCHANGEDSINCE, search, expunge, copy and move", async (_t, { store }) => {
   await store.domains.add("example.test");
   const a = await store.accounts.create("a@example.test", PW);

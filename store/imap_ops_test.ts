@@ -57,6 +57,49 @@ storeTest(
   },
 );
 
+// Row locks held across connections: Postgres only (PGlite has one connection, the test would wait on itself).
+storeTest(
+  "imap ops: a STORE UNCHANGEDSINCE that a concurrent flag change overtakes reports the message as MODIFIED",
+  async (_t, ts) => {
+    if (ts.driver === "pglite") return;
+    const { store } = ts;
+    await store.domains.add("example.test");
+    const a = await store.accounts.create("a@example.test", PW);
+    const inbox = (await store.mailboxes.get(a.id, "INBOX"))!;
+    const raw = msg("race");
+    const { uid } = await store.messages.append(inbox.id, { raw, parsed: parseMessage(raw), flags: [] });
+    const seen = (await store.mailboxes.byId(inbox.id))!.highestModseq;
+    // Another session's STORE, as the store makes one: mailbox row first, then the message; it commits only once
+    // our STORE has started (and waits for the mailbox row).
+    let release!: () => void;
+    const gate = new Promise<void>((r) => release = r);
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => locked = r);
+    const other = store.db.transaction(async (tx) => {
+      const [box] = await tx.query<{ modseq: number }>(
+        "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = $1 RETURNING highest_modseq AS modseq",
+        [inbox.id],
+      );
+      await tx.query("UPDATE messages SET flags = ARRAY[$4], modseq = $3 WHERE mailbox_id = $1 AND uid = $2", [
+        inbox.id,
+        uid,
+        box!.modseq,
+        "\\Flagged",
+      ]);
+      locked();
+      await gate;
+    });
+    await isLocked;
+    const ours = store.messages.storeFlags(inbox.id, [uid], "add", ["\\Seen"], seen);
+    await new Promise((r) => setTimeout(r, 300));
+    release();
+    await other;
+    const r = await ours;
+    assert.deepEqual(r, { updated: [], modified: [uid] }, "left alone, and said so");
+    assert.deepEqual((await store.messages.flags(inbox.id)).map((f) => f.flags), [["\\Flagged"]]);
+  },
+);
+
 storeTest("imap ops: append, flags with UNCHANGEDSINCE, search, expunge, copy and move", async (_t, { store }) => {
   await store.domains.add("example.test");
   const a = await store.accounts.create("a@example.test", PW);

@@ -487,8 +487,8 @@ export class Messages {
       params.push(unchangedSince);
       unchanged = " AND m.modseq <= $5";
     }
-    const rows = await this.#db.query<{ k: string; uid: number; flags: string[] | null; modseq: number | null }>(
-      `WITH box AS (
+    type Row = { k: string; uid: number; flags: string[] | null; modseq: number | null };
+    const sql = `WITH box AS (
          UPDATE mailboxes SET highest_modseq = highest_modseq + 1
           WHERE id = $1 AND EXISTS (SELECT 1 FROM messages m WHERE ${target}${unchanged})
           RETURNING highest_modseq AS modseq, pg_notify($4, id || ':' || highest_modseq)),
@@ -497,14 +497,23 @@ export class Messages {
           WHERE ${target}${unchanged}
           RETURNING m.uid, m.flags, m.modseq)
        ${
-        unchangedSince === undefined
-          ? "SELECT 'updated' AS k, uid, flags, modseq FROM upd"
-          : `SELECT 'updated' AS k, uid, flags, modseq FROM upd
+      unchangedSince === undefined
+        ? "SELECT 'updated' AS k, uid, flags, modseq FROM upd"
+        : `SELECT 'updated' AS k, uid, flags, modseq FROM upd
              UNION ALL SELECT 'modified', m.uid, NULL, NULL FROM messages m
               WHERE m.mailbox_id = $1 AND m.uid ${uidIs} AND m.modseq > $5`
-      }`,
-      params,
-    );
+    }`;
+    // With UNCHANGEDSINCE, what the statement reports as modified must be what it left alone. Its reads see the
+    // database as it was when it started; a concurrent STORE committing meanwhile would be left alone by the
+    // update (which re-checks a row changed under it) and yet missing from "modified" (which does not): the client
+    // would believe a change made that was not. So the mailbox row is locked first, in a statement of its own:
+    // every flag change holds that lock, and the STORE's statement, started after it, sees all of them.
+    const rows = unchangedSince === undefined
+      ? await this.#db.query<Row>(sql, params)
+      : await this.#db.transaction(async (tx) => {
+        await tx.query("SELECT 1 FROM mailboxes WHERE id = $1 FOR UPDATE", [mailboxId]);
+        return await tx.query<Row>(sql, params);
+      });
     const updated = rows.filter((r) => r.k === "updated").map((r) => ({
       uid: r.uid,
       flags: r.flags!.sort(),

@@ -184,10 +184,29 @@ storeTest("imap ops: Sent de-duplicates an APPEND of a message saved at submissi
     parsed: parseMessage(raw),
     targets: [{ mailboxId: sent.id, flags: ["\\Seen"], keepMessageId: true }], // as submission saves it
   });
-  const again = await store.messages.append(sent.id, { raw, parsed: parseMessage(raw), flags: ["\\Seen"] }, {
-    dedupeByMessageId: true,
+  const again = await store.messages.append(sent.id, { raw, parsed: parseMessage(raw), flags: ["\\Seen"] });
+  assert.deepEqual(again, {
+    mailbox: { id: sent.id, uidValidity: sent.uidValidity, specialUse: "\\Sent" },
+    uid: 1,
+    existing: true,
   });
-  assert.deepEqual(again, { uid: 1, existing: true });
+  // By name (as IMAP APPEND does) the same; elsewhere a message with that Message-ID is stored again.
+  const byName = await store.messages.append({ accountId: a.id, name: "Sent" }, {
+    raw,
+    parsed: parseMessage(raw),
+    flags: [],
+  });
+  assert.equal(byName?.existing, true);
+  const inbox = await store.messages.append({ accountId: a.id, name: "inbox" }, {
+    raw,
+    parsed: parseMessage(raw),
+    flags: [],
+  });
+  assert.deepEqual([inbox?.uid, inbox?.existing], [1, false]);
+  assert.equal(
+    await store.messages.append({ accountId: a.id, name: "Nope" }, { raw, parsed: parseMessage(raw), flags: [] }),
+    undefined,
+  );
   assert.equal((await store.messages.uids(sent.id)).length, 1);
 });
 

@@ -32,7 +32,8 @@ export function checkMailboxName(name: string): void {
   }
 }
 
-function canonical(name: string): string {
+/** A mailbox name as stored: INBOX (the first level) in upper case, whatever case the client wrote it in. */
+export function canonicalName(name: string): string {
   const [first, ...rest] = name.split(SEPARATOR);
   return first!.toUpperCase() === "INBOX" ? ["INBOX", ...rest].join(SEPARATOR) : name;
 }
@@ -145,26 +146,12 @@ export class Mailboxes {
 
   /** A mailbox by name (INBOX in any case), or undefined. */
   async get(accountId: number, name: string): Promise<Mailbox | undefined> {
-    const key = canonical(name);
+    const key = canonicalName(name);
     const rows = await this.#db.query<MailboxRow>(
       `SELECT ${COLUMNS} FROM mailboxes WHERE account_id = $1 AND name = $2`,
       [accountId, key],
     );
     return rows[0] && toMailbox(rows[0]);
-  }
-
-  /** A mailbox by name with its account's quota and usage (APPEND checks the quota: one query, not two). */
-  async getWithQuota(
-    accountId: number,
-    name: string,
-  ): Promise<{ mailbox: Mailbox; quotaBytes: number; usedBytes: number } | undefined> {
-    const rows = await this.#db.query<MailboxRow & { quota_bytes: number; used_bytes: number }>(
-      `SELECT ${COLUMNS.replace(/\w+/g, "m.$&")}, a.quota_bytes, a.used_bytes
-         FROM mailboxes m JOIN accounts a ON a.id = m.account_id WHERE m.account_id = $1 AND m.name = $2`,
-      [accountId, canonical(name)],
-    );
-    const r = rows[0];
-    return r && { mailbox: toMailbox(r), quotaBytes: r.quota_bytes, usedBytes: r.used_bytes };
   }
 
   /** The mailbox with a special-use attribute (e.g. `\Sent`), or undefined. */
@@ -190,7 +177,7 @@ export class Mailboxes {
    * InvalidInputError for a bad name.
    */
   async create(accountId: number, input: string, options: { specialUse?: string | null } = {}): Promise<Mailbox> {
-    const name = canonical(input.replace(/\/+$/, ""));
+    const name = canonicalName(input.replace(/\/+$/, ""));
     checkMailboxName(name);
     return await this.#db.transaction(async (tx) => {
       await tx.query("SELECT id FROM accounts WHERE id = $1 FOR UPDATE", [accountId]); // one creator at a time
@@ -207,7 +194,7 @@ export class Mailboxes {
 
   /** Deletes a mailbox with its messages. INBOX cannot be deleted; a mailbox with children neither. */
   async remove(accountId: number, input: string): Promise<void> {
-    const name = canonical(input);
+    const name = canonicalName(input);
     if (name === "INBOX") throw new InvalidInputError("INBOX cannot be deleted");
     await this.#db.transaction(async (tx) => {
       const [box] = await tx.query<{ id: number; children: number }>(
@@ -229,8 +216,8 @@ export class Mailboxes {
    * mailbox of that name and leaves INBOX empty.
    */
   async rename(accountId: number, fromInput: string, toInput: string): Promise<void> {
-    const from = canonical(fromInput);
-    const to = canonical(toInput.replace(/\/+$/, ""));
+    const from = canonicalName(fromInput);
+    const to = canonicalName(toInput.replace(/\/+$/, ""));
     checkMailboxName(to);
     if (to === "INBOX" || to.startsWith(from + SEPARATOR)) {
       throw new InvalidInputError(`Cannot rename "${from}" to "${to}"`);
@@ -269,7 +256,7 @@ export class Mailboxes {
   async setSubscribed(accountId: number, input: string, subscribed: boolean): Promise<void> {
     const rows = await this.#db.query(
       "UPDATE mailboxes SET subscribed = $3 WHERE account_id = $1 AND name = $2 RETURNING id",
-      [accountId, canonical(input), subscribed],
+      [accountId, canonicalName(input), subscribed],
     );
     if (!rows.length) throw new NotFoundError(`No mailbox "${input}"`);
   }

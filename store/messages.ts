@@ -13,6 +13,7 @@ import { MessageCache } from "./message_cache.ts";
 import { needsBlob, type SearchCriteria, searchSql } from "./search.ts";
 import type { Queryable, SqlExecutor } from "./sql/executor.ts";
 import { CHANGES_CHANNEL } from "./changes.ts";
+import { canonicalName } from "./mailboxes.ts";
 
 /** What is parsed from a message's content once, at delivery (see mail/parse.ts). */
 export interface ParsedContent {
@@ -79,6 +80,24 @@ export interface Appended {
   modseq: number;
   /** Other messages went into the same mailbox with the same MODSEQ (one group-committed batch). */
   sharedModseq: boolean;
+}
+
+/** A message for `Messages.append`. */
+export interface AppendDelivery {
+  raw: Uint8Array;
+  parsed: ParsedContent;
+  flags: readonly string[];
+  internalDate?: Date;
+}
+
+/** Where an IMAP APPEND landed (`Messages.append`). */
+export interface AppendResult {
+  mailbox: { id: number; uidValidity: number; specialUse: string | null };
+  uid: number;
+  /** The message was in Sent already (saved at submission): `uid` is that copy's. */
+  existing: boolean;
+  /** The MODSEQ of the append (not set for an existing copy). */
+  modseq?: number;
 }
 
 /** Per-message metadata for FETCH (no body). */
@@ -598,32 +617,58 @@ export class Messages {
   }
 
   /**
-   * IMAP APPEND: stores one message with flags and internal date. Appending to the Sent mailbox a message whose
-   * Message-ID is already there (saved at submission) returns the existing UID instead of a duplicate.
+   * IMAP APPEND: stores one message with flags and internal date in the mailbox `target` (an id, or an account's
+   * mailbox by name), in one statement and one round trip: the mailbox is looked up and locked, the account's
+   * quota checked, and the message stored. Appending to the account's Sent mailbox a message whose Message-ID is
+   * already there (saved at submission) returns the existing UID instead of a duplicate. Undefined when there is
+   * no such mailbox by that name (NotFoundError for an id); QuotaExceededError when the message does not fit.
    */
+  async append(mailboxId: number, delivery: AppendDelivery): Promise<AppendResult>;
   async append(
-    mailboxId: number,
-    delivery: { raw: Uint8Array; parsed: ParsedContent; flags: readonly string[]; internalDate?: Date },
-    options: { dedupeByMessageId?: boolean; quotaBytes?: number; usedBytes?: number } = {},
-  ): Promise<{ uid: number; existing: boolean; /** when no other message got the same MODSEQ */ modseq?: number }> {
-    if (options.dedupeByMessageId && delivery.parsed.messageId) {
-      const [row] = await this.#db.query<{ uid: number }>(
-        "SELECT uid FROM messages WHERE mailbox_id = $1 AND message_id = $2 ORDER BY uid LIMIT 1",
-        [mailboxId, storedMessageId(delivery.parsed.messageId)],
-      );
-      if (row) return { uid: row.uid, existing: true };
+    target: { accountId: number; name: string },
+    delivery: AppendDelivery,
+  ): Promise<AppendResult | undefined>;
+  async append(
+    target: number | { accountId: number; name: string },
+    delivery: AppendDelivery,
+  ): Promise<AppendResult | undefined> {
+    const { raw, parsed, internalDate } = delivery;
+    const d = prepare({ raw, parsed, targets: [], ...(internalDate ? { internalDate } : {}) }, new Date());
+    const flags = normalizeFlags(delivery.flags);
+    const byName = typeof target !== "number";
+    const [row] = await this.#db.query<{
+      id: number;
+      uid_validity: number;
+      special_use: string | null;
+      dup_uid: number | null;
+      uid: number | null;
+      modseq: number | null;
+    }>(byName ? APPEND_BY_NAME_SQL : APPEND_BY_ID_SQL, [
+      ...(byName ? [target.accountId, canonicalName(target.name)] : [target, ""]),
+      storedMessageId(d.parsed.messageId) ?? "",
+      d.raw.length,
+      d.hash,
+      d.stored.content,
+      d.stored.structure,
+      d.stored.search,
+      d.stored.header,
+      d.parsed.sentDay ?? "",
+      flags.join(" "), // flags are atoms: no spaces
+      d.internalDate.toISOString(),
+      CHANGES_CHANNEL,
+    ]);
+    if (!row) {
+      if (byName) return undefined;
+      throw new NotFoundError("APPEND target mailbox vanished");
     }
-    if (options.quotaBytes && (options.usedBytes ?? 0) + delivery.raw.length > options.quotaBytes) {
-      throw new QuotaExceededError("over quota");
-    }
-    const [landed] = await this.deliver({
-      raw: delivery.raw,
-      parsed: delivery.parsed,
-      targets: [{ mailboxId, flags: delivery.flags, keepMessageId: !!options.dedupeByMessageId }],
-      ...(delivery.internalDate ? { internalDate: delivery.internalDate } : {}),
-    });
-    // The MODSEQ is this append's alone only when no other message shared its batch in this mailbox.
-    return { uid: landed!.uid, existing: false, ...(landed!.sharedModseq ? {} : { modseq: landed!.modseq }) };
+    const mailbox = { id: row.id, uidValidity: row.uid_validity, specialUse: row.special_use };
+    if (row.dup_uid !== null) return { mailbox, uid: row.dup_uid, existing: true };
+    if (row.uid === null || row.modseq === null) throw new QuotaExceededError("over quota");
+    const landed = { mailboxId: row.id, uid: row.uid, modseq: row.modseq, sharedModseq: false };
+    this.#remember([{ ...d, targets: [{ mailboxId: row.id, flags, keepMessageId: row.special_use === "\\Sent" }] }], [[
+      landed,
+    ]]);
+    return { mailbox, uid: row.uid, existing: false, modseq: row.modseq };
   }
 
   /** Expunged UIDs of a mailbox after `modseq` (QRESYNC VANISHED, RFC 7162 §3.2.5). */
@@ -686,6 +731,54 @@ export function parseUidList(text: string | null): number[] {
  */
 export const uidListSql =
   "SELECT string_agg(uid::text, ',') FROM (SELECT uid FROM messages WHERE mailbox_id = $1 ORDER BY uid) u";
+
+/**
+ * `Messages.append` as one statement, for a mailbox found by `where` (on `m`, a mailboxes row; parameters $1, $2).
+ * It writes what `appendBatch` writes for one message, and locks in the same order: the mailbox row, then the
+ * content, then the account. The Sent de-duplication and the quota are decided on the locked mailbox row; the
+ * quota on the account's usage as the statement sees it (two APPENDs at once may both fit where only one does, as
+ * with deliveries). Nothing is written when the message is a duplicate or does not fit; the result row says which.
+ * $3 Message-ID ("" for none), $4 size, $5 hash (hex), $6 content (base64), $7 structure (JSON), $8 search text,
+ * $9 header text, $10 sent day ("" for none), $11 flags (space-separated), $12 internal date, $13 NOTIFY channel.
+ */
+function appendOneSql(where: string): string {
+  return `WITH
+     box AS (
+       SELECT m.id, m.uid_validity, m.special_use, a.quota_bytes, a.used_bytes
+         FROM mailboxes m JOIN accounts a ON a.id = m.account_id WHERE ${where} FOR UPDATE OF m),
+     dup AS (
+       SELECT d.uid FROM messages d, box
+        WHERE box.special_use = '\\Sent' AND d.mailbox_id = box.id AND d.message_id = nullif($3::text, '')
+        ORDER BY d.uid LIMIT 1),
+     fits AS (
+       SELECT box.id FROM box
+        WHERE NOT EXISTS (SELECT 1 FROM dup) AND (box.quota_bytes = 0 OR box.used_bytes + $4 <= box.quota_bytes)),
+     b AS (
+       INSERT INTO blobs (hash, data, size, structure, search_text, header_text, sent_on, refcount)
+       SELECT decode($5, 'hex'), decode($6, 'base64'), $4, $7::text::json, $8, $9, nullif($10::text, '')::date, 1 FROM fits
+       ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount + 1
+       RETURNING 1),
+     alloc AS (
+       UPDATE mailboxes m SET uid_next = m.uid_next + 1, highest_modseq = m.highest_modseq + 1,
+                              message_count = m.message_count + 1, size_bytes = m.size_bytes + $4
+         FROM fits WHERE m.id = fits.id AND (SELECT count(*) FROM b) >= 0 -- content locked before the account row
+       RETURNING m.id, m.account_id, m.uid_next - 1 AS uid, m.highest_modseq AS modseq),
+     used AS (UPDATE accounts a SET used_bytes = a.used_bytes + $4 FROM alloc WHERE a.id = alloc.account_id RETURNING 1),
+     ins AS (
+       INSERT INTO messages (mailbox_id, uid, modseq, flags, internal_date, size, blob_hash, message_id)
+       SELECT alloc.id, alloc.uid, alloc.modseq, string_to_array($11::text, ' '), $12::text::timestamptz, $4,
+              decode($5, 'hex'), CASE WHEN box.special_use = '\\Sent' THEN nullif($3::text, '') END
+         FROM alloc, box
+       RETURNING 1),
+     note AS (SELECT pg_notify($13, id || ':' || modseq) AS n FROM alloc)
+     SELECT box.id, box.uid_validity, box.special_use, (SELECT uid FROM dup) AS dup_uid, alloc.uid, alloc.modseq
+       FROM box LEFT JOIN alloc ON true
+      WHERE (SELECT count(*) FROM used) + (SELECT count(*) FROM ins) + (SELECT count(*) FROM note) >= 0`;
+}
+
+// By id, $2 is "" (unused, but typed: every parameter of a statement must be).
+const APPEND_BY_ID_SQL = appendOneSql("m.id = $1 AND $2::text = ''");
+const APPEND_BY_NAME_SQL = appendOneSql("m.account_id = $1 AND m.name = $2");
 
 /**
  * Stores a batch of deliveries with one SQL statement (data-modifying CTEs): the contents (once per hash; an

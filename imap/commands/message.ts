@@ -127,35 +127,28 @@ export async function expunge(ctx: ImapContext, cmd: ExpungeCommand): Promise<vo
 
 /** APPEND: OK [APPENDUID]; to Sent, a message already saved at submission is not stored twice. */
 export async function append(ctx: ImapContext, cmd: AppendCommand): Promise<HandlerResult> {
-  const target = await ctx.o.store.mailboxes.getWithQuota(account(ctx).id, cmd.mailbox);
-  if (!target) throw imapError("TRYCREATE");
-  const box = target.mailbox;
   if (cmd.message.length > ctx.o.limits.maxMessageSize) throw imapError("MESSAGE_TOO_BIG");
-  const parsed = parseMessage(cmd.message);
+  const flags = canonicalFlags(cmd.flags);
   let r;
   try {
-    r = await ctx.o.store.messages.append(box.id, {
+    r = await ctx.o.store.messages.append({ accountId: account(ctx).id, name: cmd.mailbox }, {
       raw: cmd.message,
-      parsed,
-      flags: canonicalFlags(cmd.flags),
+      parsed: parseMessage(cmd.message),
+      flags,
       ...(cmd.internalDate ? { internalDate: cmd.internalDate } : {}),
-    }, {
-      dedupeByMessageId: box.specialUse === "\\Sent",
-      ...(target.quotaBytes ? { quotaBytes: target.quotaBytes, usedBytes: target.usedBytes } : {}),
     });
   } catch (e) {
     storeError(e);
   }
+  if (!r) throw imapError("TRYCREATE");
   if (r.existing) ctx.o.log.info("APPEND to Sent matched a submitted copy", { uid: r.uid });
   const sel = ctx.state.selected;
-  if (sel?.mailbox.id === box.id) {
-    const exists = r.modseq === undefined
-      ? null
-      : sel.ownAppend(r.uid, r.modseq, normalizeFlags(canonicalFlags(cmd.flags)));
+  if (sel?.mailbox.id === r.mailbox.id) {
+    const exists = r.modseq === undefined ? null : sel.ownAppend(r.uid, r.modseq, normalizeFlags(flags));
     if (exists) await ctx.write(exists);
     else sel.dirty = true;
   }
-  return { code: { code: "APPENDUID", uidValidity: box.uidValidity, uids: [r.uid] }, text: "APPEND completed" };
+  return { code: { code: "APPENDUID", uidValidity: r.mailbox.uidValidity, uids: [r.uid] }, text: "APPEND completed" };
 }
 
 /** Converts the parsed search keys to store criteria (sequence numbers become UIDs). */

@@ -914,7 +914,7 @@ async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Ap
  * to search, and JSON escapes it); NUL becomes U+FFFD (Postgres text cannot hold U+0000, which broken mail has).
  */
 function packable(t: string): string {
-  return /[\0\x1f]/.test(t) ? t.replaceAll("\x1f", " ").replaceAll("\0", "\uFFFD") : t;
+  return t.includes("\x1f") || t.includes("\0") ? t.replaceAll("\x1f", " ").replaceAll("\0", "\uFFFD") : t;
 }
 
 /**

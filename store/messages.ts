@@ -665,9 +665,9 @@ export class Messages {
     if (row.dup_uid !== null) return { mailbox, uid: row.dup_uid, existing: true };
     if (row.uid === null || row.modseq === null) throw new QuotaExceededError("over quota");
     const landed = { mailboxId: row.id, uid: row.uid, modseq: row.modseq, sharedModseq: false };
-    this.#remember([{ ...d, targets: [{ mailboxId: row.id, flags, keepMessageId: row.special_use === "\\Sent" }] }], [[
-      landed,
-    ]]);
+    // Kept with its Message-ID where the statement kept it (Sent), as a delivery's copy would be.
+    const stored = { ...d, targets: [{ mailboxId: row.id, flags, keepMessageId: row.special_use === "\\Sent" }] };
+    this.#remember([stored], [[landed]]);
     return { mailbox, uid: row.uid, existing: false, modseq: row.modseq };
   }
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseMessage } from "../mail/parse.ts";
-import { storeTest } from "../tests/harness.ts";
+import { holdTransaction, storeTest } from "../tests/harness.ts";
 import { ConflictError, NotFoundError, QuotaExceededError } from "./mod.ts";
 
 const PW = "correct horse battery";
@@ -71,11 +71,7 @@ storeTest(
     const seen = (await store.mailboxes.byId(inbox.id))!.highestModseq;
     // Another session's STORE, as the store makes one: mailbox row first, then the message; it commits only once
     // our STORE has started (and waits for the mailbox row).
-    let release!: () => void;
-    const gate = new Promise<void>((r) => release = r);
-    let locked!: () => void;
-    const isLocked = new Promise<void>((r) => locked = r);
-    const other = store.db.transaction(async (tx) => {
+    const other = await holdTransaction(store, async (tx) => {
       const [box] = await tx.query<{ modseq: number }>(
         "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = $1 RETURNING highest_modseq AS modseq",
         [inbox.id],
@@ -86,14 +82,11 @@ storeTest(
         box!.modseq,
         "\\Flagged",
       ]);
-      locked();
-      await gate;
     });
-    await isLocked;
     const ours = store.messages.storeFlags(inbox.id, [uid], "add", ["\\Seen"], seen);
     await new Promise((r) => setTimeout(r, 300));
-    release();
-    await other;
+    other.release();
+    await other.done;
     const r = await ours;
     assert.deepEqual(r, { updated: [], modified: [uid] }, "left alone, and said so");
     assert.deepEqual((await store.messages.flags(inbox.id)).map((f) => f.flags), [["\\Flagged"]]);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { storeTest } from "../tests/harness.ts";
+import { holdTransaction, storeTest } from "../tests/harness.ts";
 import { migrate, MIGRATIONS } from "./migrate.ts";
 import { ConflictError, InvalidInputError, NotFoundError, type ParsedContent, Store } from "./mod.ts";
 
@@ -470,18 +470,10 @@ storeTest(
 );
 
 /** Holds a content row locked (another connection) until released: to open a race window on purpose. */
-async function holdContent(store: Store, raw: Uint8Array): Promise<{ release(): void; done: Promise<void> }> {
-  let release!: () => void;
-  const gate = new Promise<void>((r) => release = r);
-  let locked!: () => void;
-  const isLocked = new Promise<void>((r) => locked = r);
-  const done = store.db.transaction(async (tx) => {
+function holdContent(store: Store, raw: Uint8Array): Promise<{ release(): void; done: Promise<void> }> {
+  return holdTransaction(store, async (tx) => {
     await tx.query("SELECT 1 FROM blobs WHERE hash = decode($1, 'hex') FOR UPDATE", [sha256(raw)]);
-    locked();
-    await gate;
   });
-  await isLocked;
-  return { release, done };
 }
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");

@@ -5,6 +5,7 @@
  * both store drivers. Without PostgreSQL the Postgres variants are skipped loudly — and fail when `CI=true`.
  */
 import { Store } from "../store/mod.ts";
+import type { Queryable } from "../store/sql/executor.ts";
 import postgres from "postgres";
 
 /** A running throwaway cluster. */
@@ -210,4 +211,25 @@ export function storeTest(name: string, fn: (t: Deno.TestContext, ts: TestStore)
       },
     });
   }
+}
+
+/**
+ * Runs `fn` in a transaction on a connection of its own and keeps the transaction open, its row locks held, until
+ * `release()` (Postgres only: PGlite has one connection). Resolves once `fn` has run: to open a race window on purpose.
+ */
+export async function holdTransaction(
+  store: Store,
+  fn: (tx: Queryable) => Promise<void>,
+): Promise<{ release(): void; done: Promise<void> }> {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  let held!: () => void;
+  const isHeld = new Promise<void>((r) => held = r);
+  const done = store.db.transaction(async (tx) => {
+    await fn(tx);
+    held();
+    await gate;
+  });
+  await Promise.race([isHeld, done]);
+  return { release, done };
 }

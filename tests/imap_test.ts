@@ -558,6 +558,14 @@ storeTest(
       );
       assert.equal((await c.expect("OK", "a3 STORE 1 -FLAGS ($Work)")).text, "* 1 FETCH (UID 1 FLAGS (\\Seen))");
       assert.equal((await c.expect("OK", "a4 STORE 1:2 FLAGS (\\Answered)")).untagged.length, 2);
+      // Sequence ranges out of order and overlapping: each message once, in order.
+      assert.deepEqual((await c.expect("OK", "a4b FETCH 4,*,2:3,3:1 (UID)")).untagged.map((u) => u.text), [
+        "* 1 FETCH (UID 1)",
+        "* 2 FETCH (UID 2)",
+        "* 3 FETCH (UID 3)",
+        "* 4 FETCH (UID 4)",
+        "* 5 FETCH (UID 5)",
+      ]);
       assert.equal((await c.expect("OK", "a5 STORE 2 +FLAGS.SILENT (\\Flagged)")).text, "");
       assert.equal((await c.expect("OK", "a6 UID STORE 2 -FLAGS.SILENT (\\Flagged)")).text, "");
       assert.equal((await c.expect("OK", "a7 UID STORE 3 +FLAGS (\\seen)")).text, "* 3 FETCH (UID 3 FLAGS (\\Seen))");

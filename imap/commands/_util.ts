@@ -34,9 +34,12 @@ export function resolveSet(ctx: ImapContext, set: SequenceSet, uid: boolean): nu
     out = set.select(known, known.length ? known[known.length - 1]! : 0);
   } else {
     if (set.highestExplicit > known.length && !set.saved) throw imapError("BAD_SEQUENCE");
-    const seen = new Set<number>();
-    for (const [a, b] of set.resolve(known.length)) for (let i = a; i <= b; i++) seen.add(known[i - 1]!);
-    out = [...seen].sort((x, y) => x - y);
+    // resolve() gives sorted, disjoint intervals and `known` is ascending: the slices are the UIDs in order, each
+    // once (no set, no sort: `FETCH 1:*` of 100,000 messages is one copy).
+    out = [];
+    for (const [a, b] of set.resolve(known.length)) {
+      for (let i = a; i <= b; i++) out.push(known[i - 1]!);
+    }
   }
   if (set.saved) {
     const saved = ctx.state.saved;

@@ -48,6 +48,11 @@ export const ConfigSchema = z.object({
     message_cache_mb: z.number().int().min(0).default(64).describe(
       "Memory for messages read recently (FETCH answers a repeated read without a query). 0: no cache.",
     ),
+    durable_flag_changes: z.boolean().default(false).describe(
+      "Wait for flag changes (STORE, \\Seen on reading) to reach the disk before replying. false: like Dovecot, " +
+        "a crash of Postgres or its host may undo the last fraction of a second of flag changes; mail itself " +
+        "(delivery, APPEND, COPY, MOVE, EXPUNGE) is always on disk before the reply.",
+    ),
   }).strict().default({}).describe("Where mail, accounts and queues are stored."),
   log: z.object({
     level: z.enum(["trace", "debug", "info", "warn", "error"]).default("info").describe(

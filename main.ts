@@ -55,9 +55,15 @@ export function storeOptions(config: Config): StoreOptions {
     defaultQuotaBytes: config.accounts.default_quota_mb * 1048576,
   };
   const messageCacheBytes = config.database.message_cache_mb * 1048576;
+  const durableFlagChanges = config.database.durable_flag_changes;
   return config.database.url
-    ? { location: { url: config.database.url, poolSize: config.database.pool_size }, policy, messageCacheBytes }
-    : { location: { dataDir: resolve(config.data_dir) }, policy, messageCacheBytes };
+    ? {
+      location: { url: config.database.url, poolSize: config.database.pool_size },
+      policy,
+      messageCacheBytes,
+      durableFlagChanges,
+    }
+    : { location: { dataDir: resolve(config.data_dir) }, policy, messageCacheBytes, durableFlagChanges };
 }
 
 async function configFrom(options: Map<string, string | true>): Promise<Config> {

@@ -244,16 +244,30 @@ function ownBytes(bytes: Uint8Array): Uint8Array {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
 }
 
+/** Options of {@linkcode Messages}. */
+export interface MessagesOptions {
+  /** Memory for recently read messages (`Messages.cache`); 0 or absent: none. */
+  cacheBytes?: number;
+  /**
+   * Flag changes wait for the disk before they are reported (default false: they commit asynchronously, see
+   * `storeFlags`). Mail itself is always durable before it is acknowledged.
+   */
+  durableFlagChanges?: boolean;
+}
+
 /** Message operations. */
 export class Messages {
   readonly #db: SqlExecutor;
+  /** SQL that makes the transaction it runs in commit without waiting for the disk ("" when flags are durable). */
+  readonly #flagCommit: string;
   /** Recently read messages (their immutable part): FETCH answers from it without a query. */
   readonly cache: MessageCache;
   readonly #group: GroupCommit<Prepared[], Appended[][]>;
 
-  constructor(db: SqlExecutor, cacheBytes = 0) {
+  constructor(db: SqlExecutor, options: MessagesOptions = {}) {
     this.#db = db;
-    this.cache = new MessageCache(cacheBytes);
+    this.cache = new MessageCache(options.cacheBytes ?? 0);
+    this.#flagCommit = options.durableFlagChanges ? "" : ", set_config('synchronous_commit', 'off', true)";
     this.#group = new GroupCommit(async (units) => {
       const all = units.flat();
       const flat = all.some((d) => d.queue?.length)
@@ -492,9 +506,13 @@ export class Messages {
     // (before any message row: the order every writer locks in, and what orders MODSEQs), and only when a message
     // needs the change: a STORE that changes nothing (the flag is already there) is a read, with nothing to commit
     // to disk. Should a concurrent STORE make the change first, the MODSEQ is spent on nothing — a gap RFC 7162
-    // allows. Committed durably like everything else: with an unflushed commit, a crash of the database host
-    // could take HIGHESTMODSEQ back below a MODSEQ clients were already told, and CONDSTORE/QRESYNC clients would
-    // miss changes.
+    // allows.
+    // The commit does not wait for the disk (unless durableFlagChanges): the flush cost Postgres more than the
+    // statement did, and the reply waited for it. Dovecot does not sync flag changes either. The change is atomic
+    // and visible to every session at once; what a crash of Postgres or its host (not of Silvermail) can take back
+    // is the last fraction of a second of flag changes, and with them the MODSEQs they were given: a CONDSTORE/QRESYNC client told such a MODSEQ may miss the changes that get it again. Mail itself is
+    // never committed this way (deliveries, APPEND, COPY, MOVE, EXPUNGE wait for the disk), and a later durable
+    // commit flushes the flag changes before it.
     // One UID (the usual STORE) as a scalar: Postgres then keeps one generic plan for the statement; with an array
     // it re-plans every call (planning cost more than running: 0.46 vs 0.17 ms), as it did for the RCPT lookup.
     const one = uids.length === 1;
@@ -510,7 +528,7 @@ export class Messages {
     const sql = `WITH box AS (
          UPDATE mailboxes SET highest_modseq = highest_modseq + 1
           WHERE id = $1 AND EXISTS (SELECT 1 FROM messages m WHERE ${target}${unchanged})
-          RETURNING highest_modseq AS modseq, pg_notify($4, id || ':' || highest_modseq)),
+          RETURNING highest_modseq AS modseq, pg_notify($4, id || ':' || highest_modseq)${this.#flagCommit}),
        upd AS (
          UPDATE messages m SET flags = ${value}, modseq = box.modseq FROM box
           WHERE ${target}${unchanged}

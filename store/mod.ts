@@ -12,7 +12,7 @@ import { Domains } from "./domains.ts";
 import { type DataDirLock, lockDataDir } from "./lock.ts";
 import { Mailboxes } from "./mailboxes.ts";
 import { Settings } from "./settings.ts";
-import { Messages } from "./messages.ts";
+import { Messages, type MessagesOptions } from "./messages.ts";
 import { migrate } from "./migrate.ts";
 import { MtaStsPolicies, Queue } from "./queue.ts";
 import { closePasswordWorkers } from "./passwords.ts";
@@ -39,6 +39,7 @@ export type {
   DsnParams,
   FlagState,
   MessageMeta,
+  MessagesOptions,
   MessageSummary,
   ParsedContent,
   QueueEntry,
@@ -61,6 +62,8 @@ export interface StoreOptions {
   policy?: Partial<AccountPolicy>;
   /** Memory for recently read messages (`Messages.cache`); 0 or absent: none. */
   messageCacheBytes?: number;
+  /** Flag changes commit durably before the reply (`MessagesOptions.durableFlagChanges`); default false. */
+  durableFlagChanges?: boolean;
 }
 
 /** The opened store. */
@@ -79,13 +82,18 @@ export class Store {
   readonly settings: Settings;
   readonly #lock: DataDirLock | undefined;
 
-  private constructor(db: SqlExecutor, policy: AccountPolicy, lock: DataDirLock | undefined, cacheBytes: number) {
+  private constructor(
+    db: SqlExecutor,
+    policy: AccountPolicy,
+    lock: DataDirLock | undefined,
+    messages: MessagesOptions,
+  ) {
     this.db = db;
     this.#lock = lock;
     this.domains = new Domains(db);
     this.accounts = new Accounts(db, policy);
     this.aliases = new Aliases(db);
-    this.messages = new Messages(db, cacheBytes);
+    this.messages = new Messages(db, messages);
     this.mailboxes = new Mailboxes(db, this.messages);
     this.changes = new Changes(db);
     this.queue = new Queue(db);
@@ -123,7 +131,10 @@ export class Store {
       lock?.release();
       throw e;
     }
-    return new Store(db, policy, lock, options.messageCacheBytes ?? 0);
+    return new Store(db, policy, lock, {
+      cacheBytes: options.messageCacheBytes ?? 0,
+      durableFlagChanges: options.durableFlagChanges ?? false,
+    });
   }
 
   /** A snapshot of this in-memory store (tests open copies of a migrated database with it). */

@@ -275,6 +275,52 @@ storeTest("a second store on the same database sees the first one's notification
   }
 });
 
+storeTest(
+  "flag changes commit without waiting for the disk, unless durableFlagChanges; mail always waits",
+  async (_t, ts) => {
+    if (ts.driver !== "postgres") return; // PGlite has one in-process writer and no WAL writer to observe
+    const { store } = ts;
+    const durable = await Store.open({ location: { url: ts.url! }, durableFlagChanges: true });
+    try {
+      await store.domains.add("example.test");
+      const a = await store.accounts.create("flags@example.test", PW);
+      const inbox = (await store.mailboxes.get(a.id, "INBOX"))!;
+      const lsn = async () =>
+        (await store.db.query<{ insert: string; flush: string; ahead: boolean }>(
+          `SELECT pg_current_wal_insert_lsn()::text AS insert, pg_current_wal_flush_lsn()::text AS flush,
+                pg_current_wal_insert_lsn() > pg_current_wal_flush_lsn() AS ahead`,
+        ))[0]!;
+      const behind = async (than: string) =>
+        (await store.db.query<{ b: boolean }>("SELECT pg_current_wal_flush_lsn() <= $1::pg_lsn AS b", [than]))[0]!.b;
+      // Mail: the reply comes after the commit record is on disk.
+      let before = (await lsn()).insert;
+      const [landed] = await store.messages.deliver({
+        raw: bytes("x\r\n"),
+        parsed: parsed(),
+        targets: [{ mailboxId: inbox.id }],
+      });
+      assert.equal(await behind(before), false, "a delivery is flushed before it returns");
+      // A flag change through the durable store: flushed before it returns.
+      before = (await lsn()).insert;
+      await durable.messages.storeFlags(inbox.id, [landed!.uid], "add", ["\\Flagged"]);
+      assert.equal(await behind(before), false, "a durable flag change is flushed before it returns");
+      // A flag change through the default store: committed (another store sees it at once), not yet flushed. The WAL
+      // writer flushes every 200 ms, so one try in a few could see it flushed already.
+      let unflushed = false;
+      for (let i = 0; i < 5 && !unflushed; i++) {
+        const r = await store.messages.storeFlags(inbox.id, [landed!.uid], i % 2 ? "remove" : "add", ["\\Seen"]);
+        unflushed = (await lsn()).ahead;
+        assert.equal(r.updated.length, 1);
+        const [seen] = await durable.messages.meta(inbox.id, [[landed!.uid, landed!.uid]], { flagsOnly: true });
+        assert.equal(seen!.flags.includes("\\Seen"), i % 2 === 0, "committed and visible to another store");
+      }
+      assert.ok(unflushed, "a flag change returns before its commit is flushed");
+    } finally {
+      await durable.close();
+    }
+  },
+);
+
 storeTest("deliverAll: local copies and outbound queue rows commit together", async (_t, { store }) => {
   await store.domains.add("example.test");
   const a = await store.accounts.create("a@example.test", PW);

@@ -510,9 +510,10 @@ export class Messages {
     // The commit does not wait for the disk (unless durableFlagChanges): the flush cost Postgres more than the
     // statement did, and the reply waited for it. Dovecot does not sync flag changes either. The change is atomic
     // and visible to every session at once; what a crash of Postgres or its host (not of Silvermail) can take back
-    // is the last fraction of a second of flag changes, and with them the MODSEQs they were given: a CONDSTORE/QRESYNC client told such a MODSEQ may miss the changes that get it again. Mail itself is
-    // never committed this way (deliveries, APPEND, COPY, MOVE, EXPUNGE wait for the disk), and a later durable
-    // commit flushes the flag changes before it.
+    // is the last fraction of a second of flag changes, and with them the MODSEQs they were given: a
+    // CONDSTORE/QRESYNC client told such a MODSEQ may miss the changes that get it again. Mail itself is never
+    // committed this way (deliveries, APPEND, COPY, MOVE, EXPUNGE wait for the disk), and a later durable commit
+    // flushes the flag changes before it.
     // One UID (the usual STORE) as a scalar: Postgres then keeps one generic plan for the statement; with an array
     // it re-plans every call (planning cost more than running: 0.46 vs 0.17 ms), as it did for the RCPT lookup.
     const one = uids.length === 1;

@@ -88,6 +88,9 @@ export const ConfigSchema = z.object({
     max_connections_per_ip: z.number().int().min(1).default(50).describe(
       "Simultaneous IMAP connections from one client IP (a household behind one NAT has several devices).",
     ),
+    max_connections_per_account: z.number().int().min(1).default(100).describe(
+      "Logged-in IMAP sessions of one account (each device opens a few; a shared mailbox has several users).",
+    ),
   }).strict().default({}).describe("IMAP listeners and limits."),
   admin: z.object({
     http: listener("Web admin panel and JSON API over HTTPS (production port 443).", 8443),

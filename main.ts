@@ -159,6 +159,7 @@ async function serve(config: Config): Promise<number> {
       tls,
       limits: { ...DEFAULT_IMAP_LIMITS, maxMessageSize: config.smtp.max_message_size },
       maxConnectionsPerIp: config.imap.max_connections_per_ip,
+      maxConnectionsPerAccount: config.imap.max_connections_per_account,
       allowPlaintextAuthOnLoopback: config.dev.allow_plaintext_auth_on_loopback,
       authThrottle,
     });

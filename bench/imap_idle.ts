@@ -53,6 +53,7 @@ export async function run(argv: string[]): Promise<void> {
     SILVERMAIL_DATA_DIR: dir,
     SILVERMAIL_LOG_LEVEL: "warn",
     SILVERMAIL_IMAP_MAX_CONNECTIONS_PER_IP: String(n + 10),
+    SILVERMAIL_IMAP_MAX_CONNECTIONS_PER_ACCOUNT: String(n + 10), // every connection is u@idle.test
     ...(db ? { SILVERMAIL_DATABASE_URL: db.url } : {}),
   };
   const server = await startServerProcess(env);

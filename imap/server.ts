@@ -1,7 +1,7 @@
 /**
  * @module
  * The IMAP listeners: 143 (STARTTLS, LOGINDISABLED before TLS) and 993 (implicit TLS), with connection limits
- * per client IP and in total (net/service.ts).
+ * per client IP and in total (net/service.ts) and logged-in sessions per account (`AccountSessions`).
  */
 import { logger } from "../log.ts";
 import { ConnectionService } from "../net/service.ts";
@@ -25,6 +25,8 @@ export interface ImapServerOptions {
   maxConnectionsPerIp?: number;
   /** Connections in total; default 20,000. */
   maxConnections?: number;
+  /** Logged-in sessions per account; default 100 (several devices, each with a few connections). */
+  maxConnectionsPerAccount?: number;
   /** Development only: LOGIN without TLS from loopback. */
   allowPlaintextAuthOnLoopback?: boolean;
   /** Failed-login throttling, shared with SMTP AUTH. */
@@ -33,12 +35,42 @@ export interface ImapServerOptions {
 
 const log = logger("imap");
 
+/**
+ * Logged-in sessions per account in this process, bounded, so that one account cannot take the connection slots of
+ * everyone else: a stolen password used from many addresses (which the per-IP limit does not catch), a client stuck
+ * reconnecting. Counted per process, like the per-IP limit.
+ */
+export class AccountSessions {
+  readonly max: number;
+  readonly #open = new Map<number, number>();
+
+  constructor(max: number) {
+    this.max = max;
+  }
+
+  /** Takes a slot for `accountId`: the function that gives it back, or null when the account has `max` already. */
+  take(accountId: number): (() => void) | null {
+    const n = this.#open.get(accountId) ?? 0;
+    if (n >= this.max) return null;
+    this.#open.set(accountId, n + 1);
+    let taken = true;
+    return () => {
+      if (!taken) return;
+      taken = false;
+      const left = (this.#open.get(accountId) ?? 1) - 1;
+      if (left > 0) this.#open.set(accountId, left);
+      else this.#open.delete(accountId);
+    };
+  }
+}
+
 /** The IMAP service. */
 export class ImapServer {
   readonly #service: ConnectionService<ImapListenerKind>;
 
   constructor(o: ImapServerOptions) {
     const throttle = o.authThrottle ?? new AuthThrottle();
+    const accountSessions = new AccountSessions(o.maxConnectionsPerAccount ?? 100);
     this.#service = new ConnectionService<ImapListenerKind>({
       tls: o.tls,
       log,
@@ -53,6 +85,7 @@ export class ImapServer {
           store: o.store,
           tls: o.tls,
           throttle,
+          accountSessions,
           limits: o.limits,
           allowPlaintextAuth: !!o.allowPlaintextAuthOnLoopback && isLoopback(conn.remoteAddress),
           log: log.with({ cid: id, kind }),

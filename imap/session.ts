@@ -27,6 +27,7 @@ import {
 } from "./protocol/mod.ts";
 import { HANDLERS, STATES } from "./commands/mod.ts";
 import type { SelectedMailbox } from "./selected_mailbox.ts";
+import type { AccountSessions } from "./server.ts";
 
 /** Bounds of one IMAP session (DESIGN rule 7). */
 export interface ImapSessionLimits {
@@ -55,6 +56,8 @@ export interface ImapSessionOptions {
   store: Store;
   tls: TlsContext;
   throttle: AuthThrottle;
+  /** Logged-in sessions per account, shared by the server's sessions. */
+  accountSessions: AccountSessions;
   limits: ImapSessionLimits;
   /** Development switch: LOGIN without TLS (loopback only; decided by the server). */
   allowPlaintextAuth: boolean;
@@ -106,6 +109,8 @@ export interface ImapContext {
   flushUpdates(allowExpunge: boolean): Promise<void>;
   /** Ends the session after the current reply. */
   end(): void;
+  /** Counts the session as one of the account's until it ends; false when the account has too many already. */
+  admit(accountId: number): boolean;
 }
 
 /** One IMAP connection. */
@@ -119,6 +124,8 @@ export class ImapSession implements ImapContext {
   #out: Uint8Array[] = [];
   #outBytes = 0;
   #wake: (() => void) | undefined;
+  /** Gives back the account's session slot (`admit`). */
+  #leaveAccount: (() => void) | undefined;
 
   constructor(conn: Connection, options: ImapSessionOptions) {
     this.conn = conn;
@@ -195,6 +202,11 @@ export class ImapSession implements ImapContext {
 
   end(): void {
     this.#ended = true;
+  }
+
+  admit(accountId: number): boolean {
+    this.#leaveAccount ??= this.o.accountSessions.take(accountId) ?? undefined;
+    return this.#leaveAccount !== undefined;
   }
 
   /** Asks the session to end: an idle one gets `* BYE` now, a busy one after its command. */
@@ -354,6 +366,7 @@ export class ImapSession implements ImapContext {
       } else log.error("session failed", { error: e as Error });
     } finally {
       this.state.selected?.close();
+      this.#leaveAccount?.();
       await this.flush().catch(() => {});
       this.conn.close();
       log.info("disconnect", { user: this.state.account?.address });

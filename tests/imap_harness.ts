@@ -35,6 +35,7 @@ export interface TestImap {
 export interface ImapTestOptions {
   limits?: Partial<ImapSessionLimits>;
   maxConnectionsPerIp?: number;
+  maxConnectionsPerAccount?: number;
 }
 
 /** Starts SMTP and IMAP on `ts`, seeding alice@ and bob@example.test (password PASSWORD). */
@@ -51,6 +52,7 @@ export async function startTestImap(
     limits: { ...DEFAULT_IMAP_LIMITS, ...options.limits },
     authThrottle: new AuthThrottle({ baseDelayMs: 20, maxDelayMs: 100, underAttackDelayMs: 50 }),
     ...(options.maxConnectionsPerIp ? { maxConnectionsPerIp: options.maxConnectionsPerIp } : {}),
+    ...(options.maxConnectionsPerAccount ? { maxConnectionsPerAccount: options.maxConnectionsPerAccount } : {}),
   });
   let imap: number, imaps: number;
   try {

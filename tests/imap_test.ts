@@ -1564,3 +1564,27 @@ storeTest("imap: connections per client address are limited: the next one gets B
     for (const c of open) c.close();
   }, { maxConnectionsPerIp: 3 });
 });
+
+storeTest(
+  "imap: logged-in sessions per account are limited: the next login gets NO [ALERT], other accounts are not affected",
+  async (_t, ts) => {
+    await withImap(ts, async (s) => {
+      const open = [await login(s), await login(s)];
+      // The password is right, but alice has her two sessions: LOGIN and AUTHENTICATE are refused alike.
+      const [extra] = await ImapTestClient.connect(s.imaps, { tls: true, caCerts: s.caCerts });
+      const no = await extra.expect("NO", `x1 LOGIN alice@example.test "${PASSWORD}"`);
+      assert.match(no.tagged, /^x1 NO \[ALERT\] Too many connections to this account/);
+      await extra.expect("NO", `x2 AUTHENTICATE PLAIN ${plain("alice@example.test", PASSWORD)}`);
+      await extra.expect("BAD", "x3 SELECT INBOX"); // still not logged in
+      assert.ok(s.logs.some((l) => l.msg === "login refused: too many sessions for this account"));
+      (await login(s, "bob@example.test")).close();
+      // A session that ends gives its slot back; a refused one never took one.
+      open.pop()!.close();
+      await new Promise((r) => setTimeout(r, 200));
+      await extra.expect("OK", `x4 LOGIN alice@example.test "${PASSWORD}"`);
+      await extra.expect("OK", "x5 SELECT INBOX");
+      extra.close();
+      for (const c of open) c.close();
+    }, { maxConnectionsPerAccount: 2 });
+  },
+);

@@ -2,7 +2,7 @@
  * @module
  * STARTTLS (RFC 9051 §6.2.1), LOGIN (§6.2.3) and AUTHENTICATE PLAIN with SASL-IR (§6.2.2, RFC 4959, RFC 4616).
  * No password before TLS (LOGINDISABLED, `[PRIVACYREQUIRED]`); failed logins are throttled per client IP and
- * per account, shared with SMTP AUTH.
+ * per account, shared with SMTP AUTH; an account has a bounded number of logged-in sessions.
  */
 import {
   type AuthenticateCommand,
@@ -49,6 +49,14 @@ async function login(ctx: ImapContext, username: string, password: string, how: 
     throw imapError("AUTH_FAILED");
   }
   ctx.o.throttle.success(ip, username);
+  if (!ctx.admit(account.id)) {
+    ctx.o.log.warn("login refused: too many sessions for this account", {
+      ip,
+      user: account.address,
+      max: ctx.o.accountSessions.max,
+    });
+    throw imapError("ACCOUNT_BUSY");
+  }
   ctx.state.account = account;
   ctx.o.log.info("login ok", { ip, user: account.address, how });
   return { text: "Logged in", code: { code: "CAPABILITY", capabilities: ctx.capabilities() } };

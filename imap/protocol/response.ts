@@ -156,6 +156,11 @@ export const IMAP_REPLIES = {
   AUTH_MECHANISM: ["NO", "CANNOT", "Unsupported authentication mechanism"],
   /** RFC 5530 §3 UNAVAILABLE: too many failures from this client or for this account (spam/auth_throttle). */
   AUTH_THROTTLED: ["NO", "UNAVAILABLE", "Too many failed attempts, try again later"],
+  /**
+   * RFC 9051 §7.1 ALERT (the client shows the text to its user; Gmail answers the same way): the password was
+   * right, but the account has as many logged-in sessions as it may have (`imap.max_connections_per_account`).
+   */
+  ACCOUNT_BUSY: ["NO", "ALERT", "Too many connections to this account; close some mail apps or try again later"],
   /** RFC 9051 §6.2.1: STARTTLS when TLS is already active or not offered. */
   TLS_ACTIVE: ["BAD", null, "TLS already active"],
 

@@ -54,16 +54,14 @@ export function storeOptions(config: Config): StoreOptions {
     minPasswordLength: config.accounts.min_password_length,
     defaultQuotaBytes: config.accounts.default_quota_mb * 1048576,
   };
-  const messageCacheBytes = config.database.message_cache_mb * 1048576;
-  const durableFlagChanges = config.database.durable_flag_changes;
-  return config.database.url
-    ? {
-      location: { url: config.database.url, poolSize: config.database.pool_size },
-      policy,
-      messageCacheBytes,
-      durableFlagChanges,
-    }
-    : { location: { dataDir: resolve(config.data_dir) }, policy, messageCacheBytes, durableFlagChanges };
+  return {
+    location: config.database.url
+      ? { url: config.database.url, poolSize: config.database.pool_size }
+      : { dataDir: resolve(config.data_dir) },
+    policy,
+    messageCacheBytes: config.database.message_cache_mb * 1048576,
+    durableFlagChanges: config.database.durable_flag_changes,
+  };
 }
 
 async function configFrom(options: Map<string, string | true>): Promise<Config> {

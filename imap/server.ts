@@ -1,10 +1,10 @@
 /**
  * @module
  * The IMAP listeners: 143 (STARTTLS, LOGINDISABLED before TLS) and 993 (implicit TLS), with connection limits
- * per client IP and in total (net/service.ts) and logged-in sessions per account (`AccountSessions`).
+ * per client IP and in total, and logged-in sessions per account (net/service.ts).
  */
 import { logger } from "../log.ts";
-import { ConnectionService } from "../net/service.ts";
+import { ConnectionService, SlotCounter } from "../net/service.ts";
 import { isLoopback } from "../smtp/server.ts";
 import { AuthThrottle } from "../spam/auth_throttle.ts";
 import type { Store } from "../store/mod.ts";
@@ -35,42 +35,15 @@ export interface ImapServerOptions {
 
 const log = logger("imap");
 
-/**
- * Logged-in sessions per account in this process, bounded, so that one account cannot take the connection slots of
- * everyone else: a stolen password used from many addresses (which the per-IP limit does not catch), a client stuck
- * reconnecting. Counted per process, like the per-IP limit.
- */
-export class AccountSessions {
-  readonly max: number;
-  readonly #open = new Map<number, number>();
-
-  constructor(max: number) {
-    this.max = max;
-  }
-
-  /** Takes a slot for `accountId`: the function that gives it back, or null when the account has `max` already. */
-  take(accountId: number): (() => void) | null {
-    const n = this.#open.get(accountId) ?? 0;
-    if (n >= this.max) return null;
-    this.#open.set(accountId, n + 1);
-    let taken = true;
-    return () => {
-      if (!taken) return;
-      taken = false;
-      const left = (this.#open.get(accountId) ?? 1) - 1;
-      if (left > 0) this.#open.set(accountId, left);
-      else this.#open.delete(accountId);
-    };
-  }
-}
-
 /** The IMAP service. */
 export class ImapServer {
   readonly #service: ConnectionService<ImapListenerKind>;
 
   constructor(o: ImapServerOptions) {
     const throttle = o.authThrottle ?? new AuthThrottle();
-    const accountSessions = new AccountSessions(o.maxConnectionsPerAccount ?? 100);
+    // One account cannot take everyone's slots: a stolen password used from many addresses (which the per-IP
+    // limit does not catch), a client stuck reconnecting.
+    const accountSessions = new SlotCounter<number>(o.maxConnectionsPerAccount ?? 100);
     this.#service = new ConnectionService<ImapListenerKind>({
       tls: o.tls,
       log,

@@ -11,6 +11,7 @@ import type { Account, Store } from "../store/mod.ts";
 import type { AuthThrottle } from "../spam/auth_throttle.ts";
 import type { TlsContext } from "../tls/mod.ts";
 import { type Connection, TimeoutError } from "../net/connection.ts";
+import type { SlotCounter } from "../net/service.ts";
 import {
   type Command,
   CommandReceiver,
@@ -27,7 +28,6 @@ import {
 } from "./protocol/mod.ts";
 import { HANDLERS, STATES } from "./commands/mod.ts";
 import type { SelectedMailbox } from "./selected_mailbox.ts";
-import type { AccountSessions } from "./server.ts";
 
 /** Bounds of one IMAP session (DESIGN rule 7). */
 export interface ImapSessionLimits {
@@ -57,7 +57,7 @@ export interface ImapSessionOptions {
   tls: TlsContext;
   throttle: AuthThrottle;
   /** Logged-in sessions per account, shared by the server's sessions. */
-  accountSessions: AccountSessions;
+  accountSessions: SlotCounter<number>;
   limits: ImapSessionLimits;
   /** Development switch: LOGIN without TLS (loopback only; decided by the server). */
   allowPlaintextAuth: boolean;

@@ -33,12 +33,40 @@ export interface ServiceOptions<K extends string> {
   session(conn: Connection, kind: K, id: string): Session;
 }
 
+/**
+ * Slots per key, at most `max` each: connections per client IP, logged-in IMAP sessions per account. Counted per
+ * process.
+ */
+export class SlotCounter<K> {
+  readonly max: number;
+  readonly #taken = new Map<K, number>();
+
+  constructor(max: number) {
+    this.max = max;
+  }
+
+  /** Takes a slot for `key`: the function that gives it back (once), or null when `key` has `max` already. */
+  take(key: K): (() => void) | null {
+    const n = this.#taken.get(key) ?? 0;
+    if (n >= this.max) return null;
+    this.#taken.set(key, n + 1);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      const left = (this.#taken.get(key) ?? 1) - 1;
+      if (left > 0) this.#taken.set(key, left);
+      else this.#taken.delete(key);
+    };
+  }
+}
+
 /** A set of listeners with shared limits. */
 export class ConnectionService<K extends string> {
   readonly #o: ServiceOptions<K>;
   readonly #servers: Server[] = [];
   readonly #sessions = new Set<Session>();
-  readonly #perIp = new Map<string, number>();
+  readonly #perIp: SlotCounter<string>;
   #nextId = 0;
   /** Random per process: session ids stay unique across instances and restarts. */
   readonly #instance = Array.from(crypto.getRandomValues(new Uint8Array(3)), (b) => b.toString(36).padStart(2, "0"))
@@ -47,6 +75,7 @@ export class ConnectionService<K extends string> {
 
   constructor(options: ServiceOptions<K>) {
     this.#o = options;
+    this.#perIp = new SlotCounter(options.maxConnectionsPerIp);
   }
 
   /** Open connections. */
@@ -88,30 +117,19 @@ export class ConnectionService<K extends string> {
     const ip = conn.remoteAddress;
     // Unique across instances sharing a database (it names queued submissions): time, randomness, a counter.
     const id = `${Date.now().toString(36)}${this.#instance}${(this.#nextId++).toString(36)}`;
-    const perIp = (this.#perIp.get(ip) ?? 0) + 1;
-    if (this.#closing || perIp > this.#o.maxConnectionsPerIp || this.#sessions.size >= this.#o.maxConnections) {
-      const reason = this.#closing ? "closing" : "busy";
-      this.#o.log.warn("connection refused", {
-        cid: id,
-        kind,
-        ip,
-        reason: this.#closing
-          ? "shutting down"
-          : perIp > this.#o.maxConnectionsPerIp
-          ? "too many from this IP"
-          : "too many",
-      });
-      this.#o.refuse(conn, reason).catch(() => {}).finally(() => conn.close());
+    const leave = this.#closing ? null : this.#perIp.take(ip);
+    if (!leave || this.#sessions.size >= this.#o.maxConnections) {
+      leave?.();
+      const reason = this.#closing ? "shutting down" : leave ? "too many" : "too many from this IP";
+      this.#o.log.warn("connection refused", { cid: id, kind, ip, reason });
+      this.#o.refuse(conn, this.#closing ? "closing" : "busy").catch(() => {}).finally(() => conn.close());
       return;
     }
-    this.#perIp.set(ip, perIp);
     const session = this.#o.session(conn, kind, id);
     this.#sessions.add(session);
     session.run().finally(() => {
       this.#sessions.delete(session);
-      const n = (this.#perIp.get(ip) ?? 1) - 1;
-      if (n <= 0) this.#perIp.delete(ip);
-      else this.#perIp.set(ip, n);
+      leave();
     });
   }
 

@@ -44,7 +44,10 @@ export const ConfigSchema = z.object({
     url: z.string().default("").describe(
       "Postgres connection URL (postgres://user:pass@host:5432/db). Empty: the embedded PGlite store in <data_dir>/db.",
     ),
-    pool_size: z.number().int().min(1).max(200).default(10).describe("Connections per instance to Postgres."),
+    pool_size: z.number().int().min(1).max(200).default(10).describe(
+      "Connections per instance to Postgres for transactions and for statements the pipelined connection does " +
+        "not take (each instance also opens one pipelined connection and one for LISTEN).",
+    ),
     message_cache_mb: z.number().int().min(0).default(64).describe(
       "Memory for messages read recently (FETCH answers a repeated read without a query). 0: no cache.",
     ),

@@ -20,7 +20,10 @@ export interface Queryable {
 export interface SqlExecutor extends Queryable {
   /** Which driver is behind it. */
   readonly driver: "postgres" | "pglite";
-  /** Runs `fn` in a transaction: committed when it resolves, rolled back when it throws. */
+  /**
+   * Runs `fn` in a transaction: committed when it resolves, rolled back when it throws. Inside `fn`, run SQL
+   * only through `tx`: a statement on another connection can wait for a lock the transaction holds.
+   */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Calls `onPayload` for each NOTIFY on `channel`. Resolves to a function that stops listening. */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;

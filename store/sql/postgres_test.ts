@@ -30,3 +30,59 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "postgres: statements share one pipelined backend, and a stalled pipeline sends the next ones to the pool",
+  ignore: !testServerUrl(),
+  async fn() {
+    const db = await createTestDatabase();
+    const sql = await openPostgres(db.url, { poolSize: 3 });
+    try {
+      // A burst of statements: each gets its own answer, and one backend answered them all.
+      const answers = await Promise.all(
+        Array.from(
+          { length: 20 },
+          (_, i) => sql.query<{ n: number; pid: number }>("SELECT $1::int AS n, pg_backend_pid() AS pid", [i]),
+        ),
+      );
+      assert.deepEqual(answers.map((r) => r[0]?.n), Array.from({ length: 20 }, (_, i) => i));
+      assert.equal(new Set(answers.map((r) => r[0]?.pid)).size, 1, "one pipelined connection");
+
+      // A statement on the pipeline waits for a row lock a transaction holds; later statements must not wait
+      // behind it (beyond the first few milliseconds), and bytea comes back as it went in.
+      await sql.exec("CREATE TABLE t (id int PRIMARY KEY, v int, b bytea); INSERT INTO t VALUES (1, 0, NULL)");
+      let release!: () => void;
+      const held = new Promise<void>((r) => release = r);
+      let locked!: () => void;
+      const isLocked = new Promise<void>((r) => locked = r);
+      const tx = sql.transaction(async (tx) => {
+        await tx.query("SELECT 1 FROM t WHERE id = 1 FOR UPDATE");
+        locked();
+        await held;
+      });
+      await isLocked;
+      const blocked = sql.query("UPDATE t SET v = 1 WHERE id = 1");
+      await new Promise((r) => setTimeout(r, 50));
+      const bytes = new Uint8Array([0, 1, 2, 0xfe, 0xff, 0x5c, 0x78]);
+      let timer!: ReturnType<typeof setTimeout>;
+      const [row] = await Promise.race([
+        (async () => {
+          await sql.query("INSERT INTO t VALUES (2, 0, $1)", [bytes]);
+          return await sql.query<{ b: Uint8Array; pid: number }>(
+            "SELECT b, pg_backend_pid() AS pid FROM t WHERE id = 2",
+          );
+        })(),
+        new Promise<never>((_, reject) => timer = setTimeout(() => reject(new Error("stuck behind the lock")), 5000)),
+      ]).finally(() => clearTimeout(timer));
+      assert.deepEqual(row?.b, bytes);
+      assert.notEqual(row?.pid, answers[0]![0]!.pid, "past the stalled pipeline");
+      release();
+      await tx;
+      await blocked;
+      assert.equal((await sql.query<{ v: number }>("SELECT v FROM t WHERE id = 1"))[0]?.v, 1);
+    } finally {
+      await sql.close();
+      await db.drop();
+    }
+  },
+});

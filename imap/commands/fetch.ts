@@ -21,6 +21,7 @@ import {
   vanishedResponse,
 } from "../protocol/mod.ts";
 import type { FlagState } from "../../store/mod.ts";
+import type { SelectedMailbox } from "../selected_mailbox.ts";
 import type { ImapContext } from "../session.ts";
 import { condstore, resolveSet, selected, storeError, toRanges } from "./_util.ts";
 
@@ -54,16 +55,19 @@ export async function fetch(ctx: ImapContext, cmd: FetchCommand): Promise<void> 
     // messages read recently, from that copy (if already read: a single fetch does not load a mailbox's flags)
     // and the store's message cache. Not a fetch that sets \Seen: it decides on the stored flags.
     const cached = flagsOnly && !plan.setsSeen ? await sel.flagsOf(store, part) : null;
+    if (cached) {
+      const text = flagLines(sel, cmd, cached, withModseq);
+      if (text) await ctx.write(text);
+      continue;
+    }
     const known = !flagsOnly && !plan.setsSeen && cmd.changedSince === null ? sel.knownFlagsOf(part) : null;
-    const metas = cached
-      ? cached.filter((f) => cmd.changedSince === null || f.modseq > cmd.changedSince).map(flagMeta)
-      : (known && store.messages.fromCache(sel.mailbox.id, known, { content: plan.content === "full" })) ||
-        await store.messages.meta(sel.mailbox.id, toRanges(part), {
-          structure: needsStructure,
-          content: plan.content === "full", // bodies of the whole batch in the same query
-          flagsOnly,
-          ...(cmd.changedSince !== null ? { changedSince: cmd.changedSince } : {}),
-        });
+    const metas = (known && store.messages.fromCache(sel.mailbox.id, known, { content: plan.content === "full" })) ||
+      await store.messages.meta(sel.mailbox.id, toRanges(part), {
+        structure: needsStructure,
+        content: plan.content === "full", // bodies of the whole batch in the same query
+        flagsOnly,
+        ...(cmd.changedSince !== null ? { changedSince: cmd.changedSince } : {}),
+      });
     let flagsChanged = new Set<number>();
     if (plan.setsSeen && !sel.readOnly) flagsChanged = await markSeen(ctx, metas);
     let text = ""; // responses without literals, written together
@@ -86,11 +90,28 @@ export async function fetch(ctx: ImapContext, cmd: FetchCommand): Promise<void> 
   }
 }
 
-const EPOCH = new Date(0);
-
-/** A flags-only message record from the session's copy (the other fields are not read for FETCH FLAGS). */
-function flagMeta(f: FlagState): MessageMeta {
-  return { uid: f.uid, modseq: f.modseq, flags: f.flags, internalDate: EPOCH, size: 0, messageId: null, hash: "" };
+/**
+ * The responses to a FETCH of only UID, FLAGS and MODSEQ (what clients poll with, over windows of many messages),
+ * from the session's copy of the flags: one line per message, written straight into one text, the items in the
+ * order `metaItems` and `finishItems` give them.
+ */
+function flagLines(sel: SelectedMailbox, cmd: FetchCommand, flags: readonly FlagState[], withModseq: boolean): string {
+  const order: ("UID" | "FLAGS")[] = [];
+  for (const att of cmd.attributes) if (att.type === "UID" || att.type === "FLAGS") order.push(att.type);
+  if (cmd.plan.uid && !order.includes("UID")) order.unshift("UID");
+  let text = "";
+  for (const f of flags) {
+    if (cmd.changedSince !== null && f.modseq <= cmd.changedSince) continue;
+    const seq = sel.seqOf(f.uid);
+    if (!seq) continue;
+    text += `* ${seq} FETCH (`;
+    for (let i = 0; i < order.length; i++) {
+      if (i) text += " ";
+      text += order[i] === "UID" ? `UID ${f.uid}` : `FLAGS (${f.flags.join(" ")})`;
+    }
+    text += withModseq ? `${order.length ? " " : ""}MODSEQ (${f.modseq}))\r\n` : ")\r\n";
+  }
+  return text;
 }
 
 /** Sets \Seen on the messages a non-PEEK body fetch reads (RFC 9051 §6.4.5); returns the UIDs changed. */

@@ -98,7 +98,7 @@ const PIPELINE_MAX_PARAM_CHARS = 256 * 1024;
  * Statements outside transactions go, while it keeps up, to one connection that pipelines them: one write to
  * Postgres carries the statements of several sessions, and one backend, its caches warm, works through them
  * without going to sleep and being woken for each. Spread over the pool, the same IMAP mix costs Postgres about a
- * fifth more CPU per command on this 2-core machine (README, "Where the time goes"). A statement that commits
+ * fifth more CPU per command on this 2-core machine (README, "One pipelined connection"). A statement that commits
  * durably holds up the ones behind it for its WAL flush, and one can wait for a row lock; `PIPELINE_STALL_MS`
  * bounds that. Transactions use the pool.
  */

@@ -107,7 +107,7 @@ function flagLines(sel: SelectedMailbox, cmd: FetchCommand, flags: readonly Flag
     text += `* ${seq} FETCH (`;
     for (let i = 0; i < order.length; i++) {
       if (i) text += " ";
-      text += order[i] === "UID" ? `UID ${f.uid}` : `FLAGS (${f.flags.join(" ")})`;
+      text += order[i] === "UID" ? `UID ${f.uid}` : `FLAGS ${flagList(f.flags)}`;
     }
     text += withModseq ? `${order.length ? " " : ""}MODSEQ (${f.modseq}))\r\n` : ")\r\n";
   }

@@ -384,7 +384,7 @@ export function mailboxName(name: string, options: EncodeOptions = {}): string {
 
 /** A flag list: `(\Seen $Forwarded)`. */
 export function flagList(flags: Iterable<string>): string {
-  return `(${[...flags].join(" ")})`;
+  return `(${(Array.isArray(flags) ? flags : [...flags]).join(" ")})`; // an array (the usual) without a copy
 }
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"] as const;

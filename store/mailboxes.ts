@@ -196,7 +196,7 @@ export class Mailboxes {
   async remove(accountId: number, input: string): Promise<void> {
     const name = canonicalName(input);
     if (name === "INBOX") throw new InvalidInputError("INBOX cannot be deleted");
-    await this.#db.transaction(async (tx) => {
+    const id = await this.#db.transaction(async (tx) => {
       const [box] = await tx.query<{ id: number; children: number }>(
         `SELECT id, (SELECT count(*) FROM mailboxes c WHERE c.parent_id = mb.id)::int8 AS children
            FROM mailboxes mb WHERE account_id = $1 AND name = $2 FOR UPDATE`,
@@ -205,10 +205,13 @@ export class Mailboxes {
       if (!box) throw new NotFoundError(`No mailbox "${name}"`);
       if (box.children > 0) throw new ConflictError(`Mailbox "${name}" has children: delete them first`);
       // The messages first, releasing their contents and quota (a cascaded delete would lower no counter).
-      await removeMessages(tx, box.id, { deletedOnly: false });
+      const instance = this.#messages.changes.instance;
+      await removeMessages(tx, instance, box.id, { deletedOnly: false });
       await tx.query("DELETE FROM mailboxes WHERE id = $1", [box.id]);
-      await notifyChanges(tx, [[box.id, 0]]);
+      await notifyChanges(tx, instance, [[box.id, 0]]);
+      return box.id;
     });
+    this.#messages.changes.committed([[id, 0]]);
   }
 
   /**

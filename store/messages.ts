@@ -12,7 +12,7 @@ import { NotFoundError, QuotaExceededError } from "./errors.ts";
 import { MessageCache } from "./message_cache.ts";
 import { needsBlob, type SearchCriteria, searchSql } from "./search.ts";
 import type { Queryable, SqlExecutor } from "./sql/executor.ts";
-import { CHANGES_CHANNEL } from "./changes.ts";
+import { type Changes, notifySql } from "./changes.ts";
 import { canonicalName } from "./mailboxes.ts";
 
 /** What is parsed from a message's content once, at delivery (see mail/parse.ts). */
@@ -263,16 +263,20 @@ export class Messages {
   /** Recently read messages (their immutable part): FETCH answers from it without a query. */
   readonly cache: MessageCache;
   readonly #group: GroupCommit<Prepared[], Appended[][]>;
+  /** Where committed changes are announced (this process's watchers; other instances by NOTIFY). */
+  readonly changes: Changes;
 
-  constructor(db: SqlExecutor, options: MessagesOptions = {}) {
+  constructor(db: SqlExecutor, changes: Changes, options: MessagesOptions = {}) {
     this.#db = db;
+    this.changes = changes;
     this.cache = new MessageCache(options.cacheBytes ?? 0);
     this.#flagCommit = options.durableFlagChanges ? "" : ", set_config('synchronous_commit', 'off', true)";
     this.#group = new GroupCommit(async (units) => {
       const all = units.flat();
       const flat = all.some((d) => d.queue?.length)
-        ? await this.#db.transaction((tx) => appendBatch(tx, all))
-        : await appendBatch(this.#db, all); // one statement in autocommit: one round trip, one commit
+        ? await this.#db.transaction((tx) => appendBatch(tx, all, changes.instance))
+        : await appendBatch(this.#db, all, changes.instance); // one statement in autocommit: one round trip
+      changes.committed(flat.flat().map((a) => [a.mailboxId, a.modseq]));
       let at = 0;
       return units.map((u) => flat.slice(at, at += u.length));
     });
@@ -518,7 +522,7 @@ export class Messages {
     // it re-plans every call (planning cost more than running: 0.46 vs 0.17 ms), as it did for the RCPT lookup.
     const one = uids.length === 1;
     const uidIs = one ? "= $2::bigint" : "= ANY($2::bigint[])";
-    const params: unknown[] = [mailboxId, one ? uids[0] : uids, list.join(" "), CHANGES_CHANNEL];
+    const params: unknown[] = [mailboxId, one ? uids[0] : uids, list.join(" "), this.changes.instance];
     const target = `m.mailbox_id = $1 AND m.uid ${uidIs} AND ${needed}`;
     let unchanged = "";
     if (unchangedSince !== undefined) {
@@ -529,7 +533,7 @@ export class Messages {
     const sql = `WITH box AS (
          UPDATE mailboxes SET highest_modseq = highest_modseq + 1
           WHERE id = $1 AND EXISTS (SELECT 1 FROM messages m WHERE ${target}${unchanged})
-          RETURNING highest_modseq AS modseq, pg_notify($4, id || ':' || highest_modseq)${this.#flagCommit}),
+          RETURNING highest_modseq AS modseq, ${notifySql("$4", "id || ':' || highest_modseq")}${this.#flagCommit}),
        upd AS (
          UPDATE messages m SET flags = ${value}, modseq = box.modseq FROM box
           WHERE ${target}${unchanged}
@@ -559,6 +563,7 @@ export class Messages {
     }));
     const modified = rows.filter((r) => r.k === "modified").map((r) => r.uid).sort((a, b) => a - b);
     updated.sort((a, b) => a.uid - b.uid);
+    if (updated.length) this.changes.committed([[mailboxId, updated[0]!.modseq]]);
     return { updated, modified };
   }
 
@@ -568,7 +573,12 @@ export class Messages {
    * nothing was expunged).
    */
   async expunge(mailboxId: number, uids?: readonly number[]): Promise<{ uids: number[]; modseq: number | null }> {
-    return await removeMessages(this.#db, mailboxId, { deletedOnly: true, ...(uids ? { uids } : {}) });
+    const gone = await removeMessages(this.#db, this.changes.instance, mailboxId, {
+      deletedOnly: true,
+      ...(uids ? { uids } : {}),
+    });
+    if (gone.modseq !== null) this.changes.committed([[mailboxId, gone.modseq]]);
+    return gone;
   }
 
   /**
@@ -582,7 +592,8 @@ export class Messages {
     options: { move?: boolean; quotaBytes?: number } = {},
   ): Promise<[number, number][]> {
     if (!uids.length) return [];
-    return await this.#db.transaction(async (tx) => {
+    const announce: [number, number][] = [];
+    const pairs = await this.#db.transaction(async (tx) => {
       // Locks in the one order every writer uses — mailbox rows (by id), then contents, then the account — and
       // the mailboxes first of all, so the source cannot change (EXPUNGE, STORE lock it too) between reading it
       // and copying it: the counters and COPYUID match what was copied.
@@ -627,12 +638,19 @@ export class Messages {
         [toMailboxId, dst!.modseq, fromMailboxId, srcUids, newUids],
       );
       await tx.query("UPDATE accounts SET used_bytes = used_bytes + $2 WHERE id = $1", [dst!.account_id, bytes]);
-      await notifyChanges(tx, [[toMailboxId, dst!.modseq]]);
+      await notifyChanges(tx, this.changes.instance, [[toMailboxId, dst!.modseq]]);
+      announce.push([toMailboxId, dst!.modseq]);
       if (options.move) {
-        await removeMessages(tx, fromMailboxId, { deletedOnly: false, uids: srcUids });
+        const gone = await removeMessages(tx, this.changes.instance, fromMailboxId, {
+          deletedOnly: false,
+          uids: srcUids,
+        });
+        if (gone.modseq !== null) announce.push([fromMailboxId, gone.modseq]);
       }
       return srcUids.map((u, i) => [u, newUids[i]!] as [number, number]);
     });
+    this.changes.committed(announce);
+    return pairs;
   }
 
   /**
@@ -674,7 +692,7 @@ export class Messages {
       d.parsed.sentDay ?? "",
       flags.join(" "), // flags are atoms: no spaces
       d.internalDate.toISOString(),
-      CHANGES_CHANNEL,
+      this.changes.instance,
     ]);
     if (!row) {
       if (byName) return undefined;
@@ -683,6 +701,7 @@ export class Messages {
     const mailbox = { id: row.id, uidValidity: row.uid_validity, specialUse: row.special_use };
     if (row.dup_uid !== null) return { mailbox, uid: row.dup_uid, existing: true };
     if (row.uid === null || row.modseq === null) throw new QuotaExceededError("over quota");
+    this.changes.committed([[row.id, row.modseq]]);
     const landed = { mailboxId: row.id, uid: row.uid, modseq: row.modseq, sharedModseq: false };
     // Kept with its Message-ID where the statement kept it (Sent), as a delivery's copy would be.
     const stored = { ...d, targets: [{ mailboxId: row.id, flags, keepMessageId: row.special_use === "\\Sent" }] };
@@ -758,7 +777,8 @@ export const uidListSql =
  * quota on the account's usage as the statement sees it (two APPENDs at once may both fit where only one does, as
  * with deliveries). Nothing is written when the message is a duplicate or does not fit; the result row says which.
  * $3 Message-ID ("" for none), $4 size, $5 hash (hex), $6 content (base64), $7 structure (JSON), $8 search text,
- * $9 header text, $10 sent day ("" for none), $11 flags (space-separated), $12 internal date, $13 NOTIFY channel.
+ * $9 header text, $10 sent day ("" for none), $11 flags (space-separated), $12 internal date, $13 the instance
+ * (`Changes.instance`, for `notifySql`).
  */
 function appendOneSql(where: string): string {
   return `WITH
@@ -789,7 +809,7 @@ function appendOneSql(where: string): string {
               decode($5, 'hex'), CASE WHEN box.special_use = '\\Sent' THEN nullif($3::text, '') END
          FROM alloc, box
        RETURNING 1),
-     note AS (SELECT pg_notify($13, id || ':' || modseq) AS n FROM alloc)
+     note AS (SELECT ${notifySql("$13", "id || ':' || modseq")} AS n FROM alloc)
      SELECT box.id, box.uid_validity, box.special_use, (SELECT uid FROM dup) AS dup_uid, alloc.uid, alloc.modseq
        FROM box LEFT JOIN alloc ON true
       WHERE (SELECT count(*) FROM used) + (SELECT count(*) FROM ins) + (SELECT count(*) FROM note) >= 0`;
@@ -807,7 +827,7 @@ const APPEND_BY_NAME_SQL = appendOneSql("m.account_id = $1 AND m.name = $2");
  * in a transaction. It keeps the counters (content reference counts, mailbox and account totals) itself; foreign
  * keys are checked at the end of the statement and see its rows.
  */
-async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Appended[][]> {
+async function appendBatch(q: Queryable, batch: readonly Prepared[], instance: number): Promise<Appended[][]> {
   const unique = [...new Map(batch.map((d) => [d.hash, d])).values()].sort((a, b) => (a.hash < b.hash ? -1 : 1));
   const perMailbox = new Map<number, { n: number; bytes: number }>();
   const perBlob = new Map<string, number>(); // hash → message rows pointing at it
@@ -878,8 +898,13 @@ async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Ap
          FROM r),
      -- A NOTIFY payload holds ≤ 8000 bytes: past 400 mailboxes the caller notifies in parts (below).
      note AS (
-       SELECT pg_notify($16, (SELECT CASE WHEN count(*) <= 400 THEN coalesce(string_agg(id || ':' || modseq, ','), '')
-                                          ELSE '' END FROM alloc)) AS n),
+       SELECT ${
+      notifySql(
+        "$16",
+        `(SELECT CASE WHEN count(*) <= 400 THEN coalesce(string_agg(id || ':' || modseq, ','), '') ELSE '' END
+            FROM alloc)`,
+      )
+    } AS n),
      -- A target mailbox deleted meanwhile fails the whole statement (division by zero), so nothing commits:
      -- never a partial delivery that the caller then retries. It is a data-modifying CTE (matching no row)
      -- because those always run, whatever the main query reads.
@@ -904,7 +929,7 @@ async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Ap
       rows.size.join(","),
       rows.hash.join(","),
       packed(rows.mid),
-      CHANGES_CHANNEL,
+      instance,
       unique.map((d) => perBlob.get(d.hash) ?? 0).join(","),
       ids.map((id) => perMailbox.get(id)!.bytes).join(","),
     ],
@@ -915,7 +940,9 @@ async function appendBatch(q: Queryable, batch: readonly Prepared[]): Promise<Ap
     throw e;
   });
   if (result.length !== rows.mb.length) throw new NotFoundError("delivery target mailbox vanished");
-  if (ids.length > 400) await notifyChanges(q, [...new Map(result.map((r) => [r.mb, r.modseq])).entries()]);
+  if (ids.length > 400) {
+    await notifyChanges(q, instance, [...new Map(result.map((r) => [r.mb, r.modseq])).entries()]);
+  }
   await appendQueue(q, batch);
   const out: Appended[][] = [];
   let k = 0;
@@ -985,6 +1012,7 @@ async function appendQueue(tx: Queryable, batch: readonly Prepared[]): Promise<v
  */
 export async function removeMessages(
   q: Queryable,
+  instance: number,
   mailboxId: number,
   which: { deletedOnly: boolean; uids?: readonly number[] },
 ): Promise<{ uids: number[]; modseq: number | null }> {
@@ -999,7 +1027,7 @@ export async function removeMessages(
                             message_count = message_count - (SELECT count(*) FROM gone),
                             size_bytes = size_bytes - (SELECT coalesce(sum(size), 0) FROM gone)
         WHERE id = (SELECT id FROM box) AND EXISTS (SELECT 1 FROM gone)
-        RETURNING id, highest_modseq AS modseq, pg_notify($2, id || ':' || highest_modseq)),
+        RETURNING id, highest_modseq AS modseq, ${notifySql("$2", "id || ':' || highest_modseq")}),
      log AS (
        INSERT INTO mailbox_changes (mailbox_id, modseq, uid, kind)
        SELECT bump.id, bump.modseq, gone.uid, 'expunge' FROM bump, gone),
@@ -1010,7 +1038,7 @@ export async function removeMessages(
           AND (SELECT count(*) FROM held) >= 0 -- contents locked before the account row
        RETURNING 1)
      SELECT gone.uid, bump.modseq FROM gone, bump ORDER BY gone.uid`,
-    which.uids ? [mailboxId, CHANGES_CHANNEL, which.uids] : [mailboxId, CHANGES_CHANNEL],
+    which.uids ? [mailboxId, instance, which.uids] : [mailboxId, instance],
   );
   return { uids: rows.map((r) => r.uid), modseq: rows[0]?.modseq ?? null };
 }
@@ -1045,11 +1073,18 @@ const RELEASE_CONTENTS_SQL = `
        RETURNING 1),
      freed AS (DELETE FROM blobs b USING held h WHERE b.hash = h.hash AND h.refcount <= h.n RETURNING 1)`;
 
-/** NOTIFYs `mailboxId:modseq` pairs; delivered to listeners when the transaction commits. */
-export async function notifyChanges(tx: Queryable, changes: readonly (readonly [number, number])[]): Promise<void> {
+/**
+ * NOTIFYs `mailboxId:modseq` pairs to other instances (`notifySql`; `instance` is this one's); delivered when the
+ * transaction commits. The caller announces them to this process (`Changes.committed`) after the commit.
+ */
+export async function notifyChanges(
+  tx: Queryable,
+  instance: number,
+  changes: readonly (readonly [number, number])[],
+): Promise<void> {
   // NOTIFY payloads are limited to 8000 bytes: split long lists.
   const parts = changes.map(([m, s]) => `${m}:${s}`);
   for (let i = 0; i < parts.length; i += 400) {
-    await tx.query("SELECT pg_notify($1, $2)", [CHANGES_CHANNEL, parts.slice(i, i + 400).join(",")]);
+    await tx.query(`SELECT ${notifySql("$1", "$2::text")}`, [instance, parts.slice(i, i + 400).join(",")]);
   }
 }

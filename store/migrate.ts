@@ -12,6 +12,7 @@ import ingest from "./migrations/005_ingest.sql" with { type: "text" };
 import searchLayout from "./migrations/006_search_layout.sql" with { type: "text" };
 import deleteCounters from "./migrations/007_delete_counters.sql" with { type: "text" };
 import deletedIndex from "./migrations/008_deleted_index.sql" with { type: "text" };
+import changeListeners from "./migrations/009_change_listeners.sql" with { type: "text" };
 
 /** A migration: applied once, in version order. */
 export interface Migration {
@@ -30,6 +31,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 6, name: "search_layout", sql: searchLayout },
   { version: 7, name: "delete_counters", sql: deleteCounters },
   { version: 8, name: "deleted_index", sql: deletedIndex },
+  { version: 9, name: "change_listeners", sql: changeListeners },
 ];
 
 /** Advisory lock key held while migrating ("silvermail" in ASCII, truncated to int8). */

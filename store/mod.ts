@@ -93,9 +93,9 @@ export class Store {
     this.domains = new Domains(db);
     this.accounts = new Accounts(db, policy);
     this.aliases = new Aliases(db);
-    this.messages = new Messages(db, messages);
-    this.mailboxes = new Mailboxes(db, this.messages);
     this.changes = new Changes(db);
+    this.messages = new Messages(db, this.changes, messages);
+    this.mailboxes = new Mailboxes(db, this.messages);
     this.queue = new Queue(db);
     this.dkim = new DkimKeys(db);
     this.mtaSts = new MtaStsPolicies(db);

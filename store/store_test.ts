@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import postgres from "postgres";
 import { holdTransaction, storeTest } from "../tests/harness.ts";
 import { migrate, MIGRATIONS } from "./migrate.ts";
 import { ConflictError, InvalidInputError, NotFoundError, type ParsedContent, Store } from "./mod.ts";
@@ -272,6 +273,100 @@ storeTest("a second store on the same database sees the first one's notification
     assert.equal(await heard.promise, inbox);
   } finally {
     await other.close();
+  }
+});
+
+storeTest(
+  "an instance alone sends no NOTIFY; one that watches too hears every change, until it closes",
+  async (_t, ts) => {
+    if (ts.driver !== "postgres") return; // PGlite is one process: there is never another instance
+    const { store } = ts;
+    await store.domains.add("example.test");
+    const a = await store.accounts.create("a@example.test", PW);
+    const inbox = (await store.mailboxes.inboxes([a.id])).get(a.id)!;
+    // A bare LISTEN (not an instance: not registered) sees exactly the NOTIFYs sent.
+    const raw = postgres(ts.url!, { max: 1, onnotice: () => {} });
+    const notified: string[] = [];
+    await raw.listen("silvermail_changes", (p) => notified.push(p));
+    const settle = () => new Promise((r) => setTimeout(r, 300));
+    try {
+      const local: number[] = [];
+      await store.changes.subscribe((c) => local.push(c.modseq));
+      const [first] = await store.messages.deliver({
+        raw: bytes("x\r\n"),
+        parsed: parsed(),
+        targets: [{ mailboxId: inbox }],
+      });
+      const flagged = await store.messages.storeFlags(inbox, [first!.uid], "add", ["\\Deleted"]);
+      const expunged = await store.messages.expunge(inbox);
+      await settle();
+      assert.deepEqual(notified, [], "no NOTIFY without another instance");
+      assert.deepEqual(local, [first!.modseq, flagged.updated[0]!.modseq, expunged.modseq], "heard in-process");
+
+      const other = await Store.open({ location: { url: ts.url! } });
+      const heard: number[] = [];
+      try {
+        await other.changes.subscribe((c) => heard.push(c.modseq));
+        const [second] = await store.messages.deliver({
+          raw: bytes("y\r\n"),
+          parsed: parsed(),
+          targets: [{ mailboxId: inbox }],
+        });
+        const seen = await store.messages.storeFlags(inbox, [second!.uid], "add", ["\\Seen"]);
+        await settle();
+        assert.deepEqual(heard, [second!.modseq, seen.updated[0]!.modseq]);
+        assert.deepEqual(notified, [`${inbox}:${second!.modseq}`, `${inbox}:${seen.updated[0]!.modseq}`]);
+      } finally {
+        await other.close();
+      }
+      notified.length = 0;
+      await store.messages.storeFlags(inbox, [2], "remove", ["\\Seen"]);
+      await settle();
+      assert.deepEqual(notified, [], "the closed instance took its registration with it");
+    } finally {
+      await raw.end({ timeout: 1 });
+    }
+  },
+);
+
+storeTest(
+  "an instance starts watching only after transactions that could have missed it have ended",
+  async (_t, ts) => {
+    if (ts.driver !== "postgres") return;
+    const { store } = ts;
+    // A transaction of this instance, begun before the other registers: a change it makes would not NOTIFY.
+    const held = await holdTransaction(store, async (tx) => void await tx.query("SELECT 1"));
+    const other = await Store.open({ location: { url: ts.url! } });
+    try {
+      let watching = false;
+      const watch = other.changes.watch(1, () => {}).then((stop) => (watching = true, stop));
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(watching, false, "registration waits for the older transaction");
+      held.release();
+      await held.done;
+      (await watch)();
+    } finally {
+      held.release();
+      await other.close();
+    }
+  },
+);
+
+storeTest("when the LISTEN connection is lost and re-established, every watcher catches up", async (_t, ts) => {
+  if (ts.driver !== "postgres") return;
+  const { store } = ts;
+  const caughtUp = Promise.withResolvers<number>();
+  const stop = await store.changes.watch(7, (c) => caughtUp.resolve(c.modseq));
+  try {
+    const [listener] = await store.db.query<{ pid: number }>(
+      `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'listen %'`,
+    );
+    assert.ok(listener, "the LISTEN connection");
+    await store.db.query("SELECT pg_terminate_backend($1)", [listener.pid]);
+    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no catch-up")), 10_000));
+    assert.equal(await Promise.race([caughtUp.promise, timeout]), 0, "a forced catch-up (MODSEQ 0)");
+  } finally {
+    stop();
   }
 });
 

@@ -25,8 +25,16 @@ export interface SqlExecutor extends Queryable {
    * only through `tx`: a statement on another connection can wait for a lock the transaction holds.
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
-  /** Calls `onPayload` for each NOTIFY on `channel`. Resolves to a function that stops listening. */
-  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Calls `onPayload` for each NOTIFY on `channel`, and `onListen` each time the LISTEN takes effect: once, and
+   * again whenever it is re-established after its connection dropped (notifications meanwhile are lost).
+   * Resolves to a function that stops listening.
+   */
+  listen(
+    channel: string,
+    onPayload: (payload: string) => void,
+    onListen?: () => void,
+  ): Promise<() => Promise<void>>;
   /** Closes every connection. */
   close(): Promise<void>;
 }

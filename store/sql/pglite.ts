@@ -66,8 +66,14 @@ class PgliteExecutor implements SqlExecutor {
     return this.#db.transaction((tx) => fn(queryable(tx)));
   }
 
-  async listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
-    return await this.#db.listen(channel, onPayload);
+  async listen(
+    channel: string,
+    onPayload: (payload: string) => void,
+    onListen?: () => void,
+  ): Promise<() => Promise<void>> {
+    const unlisten = await this.#db.listen(channel, onPayload);
+    onListen?.(); // one in-process connection: never re-established
+    return unlisten;
   }
 
   async close(): Promise<void> {

@@ -158,8 +158,12 @@ class PostgresExecutor implements SqlExecutor {
     return await this.#sql.begin((tx) => fn(queryable(tx))) as T;
   }
 
-  async listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
-    const sub = await this.#sql.listen(channel, onPayload);
+  async listen(
+    channel: string,
+    onPayload: (payload: string) => void,
+    onListen?: () => void,
+  ): Promise<() => Promise<void>> {
+    const sub = await this.#sql.listen(channel, onPayload, onListen);
     return () => sub.unlisten();
   }
 

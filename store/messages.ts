@@ -202,6 +202,9 @@ function flagChange(op: "add" | "remove" | "set", count: number): { value: strin
   }
 }
 
+/** Up to this many UIDs, a flag change passes them as scalars (`Messages.storeFlags`). */
+const SCALAR_UIDS = 8;
+
 /** SHA-256 as hex (node:crypto: synchronous and fast for the sizes of mail). */
 function sha256Hex(data: Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");
@@ -518,17 +521,26 @@ export class Messages {
     // CONDSTORE/QRESYNC client told such a MODSEQ may miss the changes that get it again. Mail itself is never
     // committed this way (deliveries, APPEND, COPY, MOVE, EXPUNGE wait for the disk), and a later durable commit
     // flushes the flag changes before it.
-    // One UID (the usual STORE) as a scalar: Postgres then keeps one generic plan for the statement; with an array
-    // it re-plans every call (planning cost more than running: 0.46 vs 0.17 ms), as it did for the RCPT lookup.
-    const one = uids.length === 1;
-    const uidIs = one ? "= $2::bigint" : "= ANY($2::bigint[])";
-    const params: unknown[] = [mailboxId, one ? uids[0] : uids, list.join(" "), this.changes.instance];
-    const target = `m.mailbox_id = $1 AND m.uid ${uidIs} AND ${needed}`;
+    // A few UIDs (the usual STORE: one) as scalars: Postgres then keeps one generic plan per count; with an array
+    // it plans the statement anew every call, which cost more than running it (one UID: 0.46 vs 0.17 ms; three,
+    // flagged \Deleted before an EXPUNGE: 0.7 vs 0.57 ms), as it did for the RCPT lookup. Many go as one array.
+    const scalars = uids.length <= SCALAR_UIDS;
+    const params: unknown[] = [mailboxId, scalars ? uids[0] : uids, list.join(" "), this.changes.instance];
     let unchanged = "";
     if (unchangedSince !== undefined) {
       params.push(unchangedSince);
       unchanged = " AND m.modseq <= $5";
     }
+    let uidIs = "= ANY($2::bigint[])";
+    if (scalars) {
+      // 1, 2, 4 or 8 of them (the last repeated): few statements to plan, per connection.
+      const refs = ["$2::bigint"];
+      for (let i = 1; i < uids.length || (refs.length & (refs.length - 1)) !== 0; i++) {
+        refs.push(`$${params.push(uids[Math.min(i, uids.length - 1)])}::bigint`);
+      }
+      uidIs = refs.length === 1 ? "= $2::bigint" : `IN (${refs.join(", ")})`;
+    }
+    const target = `m.mailbox_id = $1 AND m.uid ${uidIs} AND ${needed}`;
     type Row = { k: string; uid: number; flags: string[] | null; modseq: number | null };
     const sql = `WITH box AS (
          UPDATE mailboxes SET highest_modseq = highest_modseq + 1

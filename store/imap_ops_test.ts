@@ -57,6 +57,35 @@ storeTest(
   },
 );
 
+storeTest(
+  "imap ops: STORE on 1 to 8 UIDs (scalars) and on more (an array) changes exactly those",
+  async (_t, { store }) => {
+    await store.domains.add("example.test");
+    const a = await store.accounts.create("a@example.test", PW);
+    const inbox = (await store.mailboxes.get(a.id, "INBOX"))!;
+    for (let i = 1; i <= 20; i++) {
+      const raw = msg(`m${i}`);
+      await store.messages.append(inbox.id, { raw, parsed: parseMessage(raw), flags: [] });
+    }
+    const flagged = async () =>
+      (await store.messages.flags(inbox.id)).filter((f) => f.flags.includes("\\Flagged")).map((f) => f.uid);
+    const sets = [[4], [2, 9], [1, 5, 6], [3, 7, 8, 10, 11], [12, 13, 14, 15, 16, 17, 18, 19, 20]];
+    const done: number[] = [];
+    for (const uids of sets) {
+      const r = await store.messages.storeFlags(inbox.id, uids, "add", ["\\Flagged"]);
+      assert.deepEqual(r.updated.map((u) => u.uid), uids, `${uids.length} UIDs`);
+      done.push(...uids);
+      assert.deepEqual(await flagged(), done.toSorted((x, y) => x - y));
+    }
+    // With UNCHANGEDSINCE: 5 UIDs, of which the 2 changed since are MODIFIED and the 3 others change.
+    const m = (await store.mailboxes.byId(inbox.id))!.highestModseq;
+    await store.messages.storeFlags(inbox.id, [2, 9], "add", ["\\Seen"]);
+    const r = await store.messages.storeFlags(inbox.id, [1, 2, 3, 9, 20], "remove", ["\\Flagged"], m);
+    assert.deepEqual(r.modified, [2, 9]);
+    assert.deepEqual(r.updated.map((u) => u.uid), [1, 3, 20]);
+  },
+);
+
 // Row locks held across connections: Postgres only (PGlite has one connection, the test would wait on itself).
 storeTest(
   "imap ops: a STORE UNCHANGEDSINCE that a concurrent flag change overtakes reports the message as MODIFIED",

@@ -18,7 +18,8 @@
  * waits until every Silvermail transaction older than the row has ended. Only then does the first watcher read
  * its mailbox. A row is kept fresh by a heartbeat and purged by others once stale (an instance that died); an
  * instance that finds its row gone, or whose LISTEN connection was re-established (notifications lost meanwhile),
- * registers again and has every watcher catch up.
+ * registers again and has every watcher catch up. Every instance must connect as the same database role:
+ * `pg_stat_activity` shows another role's transactions only to a role with `pg_read_all_stats`.
  */
 import { Logger } from "../log.ts";
 import type { SqlExecutor } from "./sql/executor.ts";
@@ -73,8 +74,14 @@ export class Changes {
   /** Calls `fn` for every committed mailbox change; returns a function that unsubscribes. */
   async subscribe(fn: (c: MailboxChanged) => void): Promise<() => void> {
     this.#subscribers.add(fn);
-    await this.#start();
-    return () => this.#subscribers.delete(fn);
+    const stop = () => void this.#subscribers.delete(fn);
+    try {
+      await this.#start();
+    } catch (e) {
+      stop();
+      throw e;
+    }
+    return stop;
   }
 
   /**
@@ -86,11 +93,17 @@ export class Changes {
     let set = this.#watchers.get(mailboxId);
     if (!set) this.#watchers.set(mailboxId, set = new Set());
     set.add(fn);
-    await this.#start();
-    return () => {
+    const stop = () => {
       set.delete(fn);
       if (!set.size && this.#watchers.get(mailboxId) === set) this.#watchers.delete(mailboxId);
     };
+    try {
+      await this.#start();
+    } catch (e) {
+      stop();
+      throw e;
+    }
+    return stop;
   }
 
   /** Announces changes this process has just committed to its own watchers (the store calls it). */
@@ -103,34 +116,45 @@ export class Changes {
     this.#closed = true;
     this.#subscribers.clear();
     this.#watchers.clear();
-    clearInterval(this.#heartbeat);
     const started = this.#started;
     this.#started = undefined;
     if (!started) return;
     await started.catch(() => {});
-    await this.#unlisten?.();
+    clearInterval(this.#heartbeat);
+    await this.#unlisten?.().catch(() => {});
+    this.#unlisten = undefined;
     await this.#db.query("DELETE FROM change_listeners WHERE instance = $1", [this.instance]).catch(() => {});
   }
 
   #start(): Promise<void> {
-    this.#started ??= (async () => {
-      this.#unlisten = await this.#db.listen(CHANGES_CHANNEL, (payload) => this.#dispatch(payload), () => {
+    if (this.#closed) return Promise.reject(new Error("change notifications are closed"));
+    this.#started ??= this.#listenAndRegister();
+    return this.#started;
+  }
+
+  async #listenAndRegister(): Promise<void> {
+    let unlisten: (() => Promise<void>) | undefined;
+    try {
+      unlisten = await this.#db.listen(CHANGES_CHANNEL, (payload) => this.#dispatch(payload), () => {
         // Re-established after the connection dropped: notifications may have been lost meanwhile.
         if (this.#listens++ > 0) void this.#reregister("listen connection re-established");
       });
       await this.#register();
-      const heartbeat = this.#heartbeat = setInterval(() => void this.#beat(), HEARTBEAT_MS);
-      Deno.unrefTimer(heartbeat);
-    })().catch(async (e) => {
-      this.#started = undefined; // the next watcher tries again
-      await this.#unlisten?.().catch(() => {});
-      this.#unlisten = undefined;
+    } catch (e) {
+      await unlisten?.().catch(() => {});
+      if (!this.#closed) this.#started = undefined; // the next watcher tries again
       throw e;
-    });
-    return this.#started;
+    }
+    this.#unlisten = unlisten;
+    if (this.#closed) return; // close() is waiting for this, and stops listening
+    this.#heartbeat = setInterval(() => void this.#beat(), HEARTBEAT_MS);
+    Deno.unrefTimer(this.#heartbeat);
   }
 
-  /** Commits this instance's row, then waits until no Silvermail transaction older than it is left. */
+  /**
+   * Commits this instance's row, then waits until no Silvermail transaction older than it is left. Past
+   * REGISTER_WAIT_MS it goes on without them, and has every watcher catch up once they have ended.
+   */
   async #register(): Promise<void> {
     await this.#db.query(
       `WITH purge AS (DELETE FROM change_listeners WHERE seen_at < now() - interval '${STALE}')
@@ -140,22 +164,31 @@ export class Changes {
     // A later statement's start time (µs, kept as text: a Date would round it down to the millisecond).
     const [{ t }] = await this.#db.query<{ t: string }>("SELECT statement_timestamp()::text AS t") as [{ t: string }];
     const deadline = Date.now() + REGISTER_WAIT_MS;
-    for (;;) {
-      const [{ n }] = await this.#db.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM pg_stat_activity
-          WHERE datname = current_database() AND application_name = 'silvermail' AND pid <> pg_backend_pid()
-            AND xact_start <= $1::timestamptz`,
-        [t],
-      ) as [{ n: number }];
-      if (n === 0) return;
-      if (Date.now() > deadline) {
-        log.warn("change notifications: older transactions still running; changes they commit may be heard late", {
-          transactions: n,
-        });
-        return;
+    let warned = false;
+    const older = async () => {
+      for (;;) {
+        const [{ n }] = await this.#db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE datname = current_database() AND application_name = 'silvermail' AND pid <> pg_backend_pid()
+              AND xact_start <= $1::timestamptz`,
+          [t],
+        ) as [{ n: number }];
+        if (n === 0 || this.#closed) return;
+        if (!warned && Date.now() > deadline) {
+          warned = true;
+          log.warn("change notifications: older transactions still running; watchers catch up when they end", {
+            transactions: n,
+          });
+          void older().then(
+            () => this.#catchUpAll(),
+            (e) => log.warn("change notifications: waiting for older transactions failed", { error: String(e) }),
+          );
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, warned ? 1000 : 10));
       }
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    };
+    await older();
   }
 
   /** Refreshes this instance's row; registers again (and catches every watcher up) when it was purged. */
@@ -179,6 +212,16 @@ export class Changes {
     } catch (e) {
       log.warn("change notifications: registration failed", { error: String(e) });
     }
+    if (this.#closed) {
+      // close() ran meanwhile and may have deleted the row before this registration wrote it again.
+      await this.#db.query("DELETE FROM change_listeners WHERE instance = $1", [this.instance]).catch(() => {});
+      return;
+    }
+    this.#catchUpAll();
+  }
+
+  /** Every watcher catches up (MODSEQ 0: something may have changed). */
+  #catchUpAll(): void {
     for (const mailboxId of [...this.#watchers.keys()]) this.#announce({ mailboxId, modseq: 0 });
   }
 
@@ -192,8 +235,14 @@ export class Changes {
   }
 
   #announce(change: MailboxChanged): void {
-    for (const fn of this.#subscribers) fn(change);
     const watchers = this.#watchers.get(change.mailboxId);
-    if (watchers) { for (const fn of [...watchers]) fn(change); }
+    for (const fn of watchers ? [...this.#subscribers, ...watchers] : this.#subscribers) {
+      try {
+        fn(change);
+      } catch (e) {
+        // A change is announced after its commit: a watcher's failure must not fail the write that made it.
+        log.error("change notifications: a watcher failed", { error: String(e) });
+      }
+    }
   }
 }

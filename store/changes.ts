@@ -74,14 +74,7 @@ export class Changes {
   /** Calls `fn` for every committed mailbox change; returns a function that unsubscribes. */
   async subscribe(fn: (c: MailboxChanged) => void): Promise<() => void> {
     this.#subscribers.add(fn);
-    const stop = () => void this.#subscribers.delete(fn);
-    try {
-      await this.#start();
-    } catch (e) {
-      stop();
-      throw e;
-    }
-    return stop;
+    return await this.#startOrUndo(() => void this.#subscribers.delete(fn));
   }
 
   /**
@@ -93,17 +86,10 @@ export class Changes {
     let set = this.#watchers.get(mailboxId);
     if (!set) this.#watchers.set(mailboxId, set = new Set());
     set.add(fn);
-    const stop = () => {
+    return await this.#startOrUndo(() => {
       set.delete(fn);
       if (!set.size && this.#watchers.get(mailboxId) === set) this.#watchers.delete(mailboxId);
-    };
-    try {
-      await this.#start();
-    } catch (e) {
-      stop();
-      throw e;
-    }
-    return stop;
+    });
   }
 
   /** Announces changes this process has just committed to its own watchers (the store calls it). */
@@ -124,6 +110,17 @@ export class Changes {
     await this.#unlisten?.().catch(() => {});
     this.#unlisten = undefined;
     await this.#db.query("DELETE FROM change_listeners WHERE instance = $1", [this.instance]).catch(() => {});
+  }
+
+  /** Listens and registers, if not yet done; returns `stop`, or calls it when that fails (and rethrows). */
+  async #startOrUndo(stop: () => void): Promise<() => void> {
+    try {
+      await this.#start();
+    } catch (e) {
+      stop();
+      throw e;
+    }
+    return stop;
   }
 
   #start(): Promise<void> {

@@ -22,7 +22,7 @@
  * `pg_stat_activity` shows another role's transactions only to a role with `pg_read_all_stats`.
  */
 import { Logger } from "../log.ts";
-import type { SqlExecutor } from "./sql/executor.ts";
+import type { Queryable, SqlExecutor } from "./sql/executor.ts";
 
 /** The NOTIFY channel for mailbox changes. */
 export const CHANGES_CHANNEL = "silvermail_changes";
@@ -49,6 +49,22 @@ const log = new Logger("store");
 export function notifySql(instanceParam: string, payload: string): string {
   return `CASE WHEN EXISTS (SELECT 1 FROM change_listeners WHERE instance <> ${instanceParam}::bigint)
             THEN pg_notify('${CHANGES_CHANNEL}', ${payload}) END`;
+}
+
+/**
+ * NOTIFYs `mailboxId:modseq` pairs to other instances (`notifySql`; `instance` is this one's); delivered when the
+ * transaction commits. The caller announces them to this process (`Changes.committed`) after the commit.
+ */
+export async function notifyChanges(
+  tx: Queryable,
+  instance: number,
+  changes: readonly (readonly [number, number])[],
+): Promise<void> {
+  // NOTIFY payloads are limited to 8000 bytes: split long lists.
+  const parts = changes.map(([m, s]) => `${m}:${s}`);
+  for (let i = 0; i < parts.length; i += 400) {
+    await tx.query(`SELECT ${notifySql("$1", "$2::text")}`, [instance, parts.slice(i, i + 400).join(",")]);
+  }
 }
 
 /** Announces committed changes to this process's watchers and, through Postgres, to other instances. */
@@ -109,7 +125,7 @@ export class Changes {
     clearInterval(this.#heartbeat);
     await this.#unlisten?.().catch(() => {});
     this.#unlisten = undefined;
-    await this.#db.query("DELETE FROM change_listeners WHERE instance = $1", [this.instance]).catch(() => {});
+    await this.#unregister();
   }
 
   /** Listens and registers, if not yet done; returns `stop`, or calls it when that fails (and rethrows). */
@@ -160,32 +176,35 @@ export class Changes {
     );
     // A later statement's start time (µs, kept as text: a Date would round it down to the millisecond).
     const [{ t }] = await this.#db.query<{ t: string }>("SELECT statement_timestamp()::text AS t") as [{ t: string }];
-    const deadline = Date.now() + REGISTER_WAIT_MS;
-    let warned = false;
-    const older = async () => {
-      for (;;) {
-        const [{ n }] = await this.#db.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM pg_stat_activity
-            WHERE datname = current_database() AND application_name = 'silvermail' AND pid <> pg_backend_pid()
-              AND xact_start <= $1::timestamptz`,
-          [t],
-        ) as [{ n: number }];
-        if (n === 0 || this.#closed) return;
-        if (!warned && Date.now() > deadline) {
-          warned = true;
-          log.warn("change notifications: older transactions still running; watchers catch up when they end", {
-            transactions: n,
-          });
-          void older().then(
-            () => this.#catchUpAll(),
-            (e) => log.warn("change notifications: waiting for older transactions failed", { error: String(e) }),
-          );
-          return;
-        }
-        await new Promise((resolve) => setTimeout(resolve, warned ? 1000 : 10));
-      }
-    };
-    await older();
+    if (await this.#olderEnded(t, Date.now() + REGISTER_WAIT_MS, 10)) return;
+    log.warn("change notifications: older transactions still running; watchers catch up when they end");
+    this.#olderEnded(t, Infinity, 1000).then(
+      () => this.#catchUpAll(),
+      (e) => log.warn("change notifications: waiting for older transactions failed", { error: String(e) }),
+    );
+  }
+
+  /**
+   * Polls every `everyMs` until no Silvermail transaction that started at or before `t` is left (true; also once
+   * closed) or `until` (a `Date.now()`) has passed (false).
+   */
+  async #olderEnded(t: string, until: number, everyMs: number): Promise<boolean> {
+    for (;;) {
+      const [{ n }] = await this.#db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND application_name = 'silvermail' AND pid <> pg_backend_pid()
+            AND xact_start <= $1::timestamptz`,
+        [t],
+      ) as [{ n: number }];
+      if (n === 0 || this.#closed) return true;
+      if (Date.now() > until) return false;
+      await new Promise((resolve) => setTimeout(resolve, everyMs));
+    }
+  }
+
+  /** Removes this instance's row (best effort: a stale row is purged by others later). */
+  async #unregister(): Promise<void> {
+    await this.#db.query("DELETE FROM change_listeners WHERE instance = $1", [this.instance]).catch(() => {});
   }
 
   /** Refreshes this instance's row; registers again (and catches every watcher up) when it was purged. */
@@ -210,8 +229,7 @@ export class Changes {
       log.warn("change notifications: registration failed", { error: String(e) });
     }
     if (this.#closed) {
-      // close() ran meanwhile and may have deleted the row before this registration wrote it again.
-      await this.#db.query("DELETE FROM change_listeners WHERE instance = $1", [this.instance]).catch(() => {});
+      await this.#unregister(); // close() ran meanwhile: its DELETE may have come before this registration
       return;
     }
     this.#catchUpAll();

@@ -4,7 +4,8 @@
  * case-insensitively (RFC 9051 §5.1).
  */
 import { ConflictError, InvalidInputError, NotFoundError } from "./errors.ts";
-import { type Messages, notifyChanges, parseUidList, removeMessages, uidListSql } from "./messages.ts";
+import { notifyChanges } from "./changes.ts";
+import { type Messages, parseUidList, removeMessages, uidListSql } from "./messages.ts";
 import type { Queryable, SqlExecutor } from "./sql/executor.ts";
 
 /** The hierarchy separator of mailbox names. */

@@ -12,7 +12,7 @@ import { NotFoundError, QuotaExceededError } from "./errors.ts";
 import { MessageCache } from "./message_cache.ts";
 import { needsBlob, type SearchCriteria, searchSql } from "./search.ts";
 import type { Queryable, SqlExecutor } from "./sql/executor.ts";
-import { type Changes, notifySql } from "./changes.ts";
+import { type Changes, notifyChanges, notifySql } from "./changes.ts";
 import { canonicalName } from "./mailboxes.ts";
 
 /** What is parsed from a message's content once, at delivery (see mail/parse.ts). */
@@ -1084,19 +1084,3 @@ const RELEASE_CONTENTS_SQL = `
        UPDATE blobs b SET refcount = h.refcount - h.n FROM held h WHERE b.hash = h.hash AND h.refcount > h.n
        RETURNING 1),
      freed AS (DELETE FROM blobs b USING held h WHERE b.hash = h.hash AND h.refcount <= h.n RETURNING 1)`;
-
-/**
- * NOTIFYs `mailboxId:modseq` pairs to other instances (`notifySql`; `instance` is this one's); delivered when the
- * transaction commits. The caller announces them to this process (`Changes.committed`) after the commit.
- */
-export async function notifyChanges(
-  tx: Queryable,
-  instance: number,
-  changes: readonly (readonly [number, number])[],
-): Promise<void> {
-  // NOTIFY payloads are limited to 8000 bytes: split long lists.
-  const parts = changes.map(([m, s]) => `${m}:${s}`);
-  for (let i = 0; i < parts.length; i += 400) {
-    await tx.query(`SELECT ${notifySql("$1", "$2::text")}`, [instance, parts.slice(i, i + 400).join(",")]);
-  }
-}

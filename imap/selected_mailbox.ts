@@ -11,7 +11,7 @@ import { existsResponse, expungeResponse, flagList, vanishedResponse } from "./p
 /** MODSEQs remembered between two catch-ups; beyond this, changes are reported again (harmless, RFC 9051 §7.5.2). */
 const MAX_REPORTED = 1000;
 
-/** Mailboxes up to this size keep their flags in the session once FETCH FLAGS has read them (≈ 100 B each). */
+/** Mailboxes up to this size keep their flags in the session once read (FETCH FLAGS, a flag SEARCH): ≈ 100 B each. */
 const FLAGS_CACHE_MAX = 20_000;
 
 /** One selected (or examined) mailbox. */
@@ -145,16 +145,23 @@ export class SelectedMailbox {
    * time. Null when the mailbox is too large to keep them: the caller asks the store.
    */
   async flagsOf(store: Store, uids: readonly number[]): Promise<FlagState[] | null> {
+    const flags = await this.#loadFlags(store);
+    if (!flags) return null;
+    const out: FlagState[] = [];
+    for (const uid of uids) {
+      const f = flags.get(uid);
+      if (f) out.push(f);
+    }
+    return out;
+  }
+
+  /** The session's copy of the flags, read the first time; null when the mailbox is too large to keep them. */
+  async #loadFlags(store: Store): Promise<Map<number, FlagState> | null> {
     if (!this.#flags) {
       if (this.uids.length > FLAGS_CACHE_MAX) return null;
       this.#flags = new Map((await store.messages.flags(this.mailbox.id)).map((f) => [f.uid, f]));
     }
-    const out: FlagState[] = [];
-    for (const uid of uids) {
-      const f = this.#flags.get(uid);
-      if (f) out.push(f);
-    }
-    return out;
+    return this.#flags;
   }
 
   /** The flags of `uids` from the session's copy when it has read them already; null otherwise (never reads). */
@@ -184,21 +191,29 @@ export class SelectedMailbox {
   }
 
   /**
-   * UIDs (ascending) of known messages matching `criteria` when it only looks at flags, UIDs and MODSEQs and the
-   * flags are in memory; null otherwise (the store answers). Matches as the store's SQL does.
+   * Known messages matching `criteria` when it only looks at flags, UIDs and MODSEQs: their UIDs and sequence
+   * numbers (ascending), from the session's copy of the flags (read now if need be: a client that searches flags
+   * polls them again). Null when the criterion needs more or the mailbox is too large to keep its flags: the store
+   * answers. Matches as the store's SQL does.
    */
-  searchInMemory(criteria: SearchCriteria): { uids: number[]; highestModseq: number } | null {
-    const flags = this.#flags;
-    if (!flags || !memorySearchable(criteria)) return null;
+  async searchFlags(
+    store: Store,
+    criteria: SearchCriteria,
+  ): Promise<{ uids: number[]; seqs: number[]; highestModseq: number } | null> {
+    const test = matcher(criteria);
+    const flags = test && await this.#loadFlags(store);
+    if (!test || !flags) return null;
     const uids: number[] = [];
+    const seqs: number[] = [];
     let highestModseq = 0;
-    for (const uid of this.uids) {
-      const f = flags.get(uid);
-      if (!f || !matches(criteria, f)) continue;
-      uids.push(uid);
+    for (let i = 0; i < this.uids.length; i++) {
+      const f = flags.get(this.uids[i]!);
+      if (!f || !test(f)) continue;
+      uids.push(f.uid);
+      seqs.push(i + 1);
       if (f.modseq > highestModseq) highestModseq = f.modseq;
     }
-    return { uids, highestModseq };
+    return { uids, seqs, highestModseq };
   }
 
   /** Number of messages the client knows of. */
@@ -283,49 +298,45 @@ export class SelectedMailbox {
   }
 }
 
-/** Whether a search looks only at what the session keeps in memory. */
-function memorySearchable(c: SearchCriteria): boolean {
+/**
+ * A criterion that looks only at what the session keeps in memory (flags, UIDs, MODSEQs) as a test of one message,
+ * with the semantics of store/search.ts; null for any other criterion. Made once per SEARCH, not per message.
+ */
+function matcher(c: SearchCriteria): ((f: FlagState) => boolean) | null {
   switch (c.type) {
     case "all":
-    case "flag":
-    case "uids":
-    case "modseq":
-      return true;
-    case "not":
-      return memorySearchable(c.key);
-    case "or":
-      return memorySearchable(c.left) && memorySearchable(c.right);
-    case "and":
-      return c.keys.every(memorySearchable);
-    default:
-      return false;
-  }
-}
-
-/** One message against a flag/UID/MODSEQ criterion, with the semantics of store/search.ts. */
-function matches(c: SearchCriteria, f: FlagState): boolean {
-  switch (c.type) {
-    case "all":
-      return true;
+      return () => true;
     case "flag": {
       // \Recent is not kept (RFC 9051 removed it): RECENT/NEW match nothing, OLD everything.
-      if (c.flag.toLowerCase() === "\\recent") return !c.set;
-      const has = c.flag.startsWith("\\")
-        ? f.flags.includes(c.flag)
-        : f.flags.some((x) => x.toLowerCase() === c.flag.toLowerCase());
-      return c.set ? has : !has;
+      if (c.flag.toLowerCase() === "\\recent") return () => !c.set;
+      const { flag, set } = c;
+      if (flag.startsWith("\\")) return (f) => f.flags.includes(flag) === set;
+      const lower = flag.toLowerCase();
+      return (f) => f.flags.some((x) => x.toLowerCase() === lower) === set;
     }
-    case "uids":
-      return c.ranges.some(([lo, hi]) => f.uid >= lo && f.uid <= hi);
-    case "modseq":
-      return f.modseq >= c.modseq;
-    case "not":
-      return !matches(c.key, f);
-    case "or":
-      return matches(c.left, f) || matches(c.right, f);
-    case "and":
-      return c.keys.every((k) => matches(k, f));
+    case "uids": {
+      const ranges = c.ranges;
+      return (f) => ranges.some(([lo, hi]) => f.uid >= lo && f.uid <= hi);
+    }
+    case "modseq": {
+      const modseq = c.modseq;
+      return (f) => f.modseq >= modseq;
+    }
+    case "not": {
+      const key = matcher(c.key);
+      return key && ((f) => !key(f));
+    }
+    case "or": {
+      const left = matcher(c.left), right = matcher(c.right);
+      return left && right && ((f) => left(f) || right(f));
+    }
+    case "and": {
+      const keys = c.keys.map(matcher);
+      if (keys.some((k) => !k)) return null;
+      const all = keys as ((f: FlagState) => boolean)[];
+      return (f) => all.every((k) => k(f));
+    }
     default:
-      return false;
+      return null;
   }
 }

@@ -545,6 +545,81 @@ storeTest("imap: SEARCH and UID SEARCH (keys, CHARSET UTF-8, ESEARCH RETURN, SAV
   });
 });
 
+storeTest("imap: flag-only SEARCH from the session's flags gives the store's answers", async (_t, ts) => {
+  await withImap(ts, async (s) => {
+    const flags = [["\\Seen"], [], ["\\Flagged", "$Work"], ["\\Seen", "\\Deleted"], ["$work"], ["\\Seen"]];
+    for (const [i, f] of flags.entries()) {
+      await appendRaw(ts, s.ids.alice, "INBOX", message({ subject: `m${i + 1}` }), { flags: f });
+    }
+    const c = await login(s);
+    await c.expect("OK", "a1 SELECT INBOX");
+    // UID 2 goes: sequence numbers and UIDs differ from there on.
+    await c.expect("OK", "a2 UID STORE 2 +FLAGS.SILENT (\\Deleted)");
+    await c.expect("OK", "a3 UID EXPUNGE 2");
+    await c.expect("OK", "a4 UID STORE 4 -FLAGS.SILENT (\\Deleted)");
+    const queries = [
+      "SEARCH SEEN",
+      "UID SEARCH SEEN",
+      "SEARCH UNSEEN",
+      "SEARCH KEYWORD $WORK", // keywords match case-insensitively
+      "UID SEARCH UNKEYWORD $work",
+      "SEARCH NOT SEEN",
+      "SEARCH OR FLAGGED DELETED",
+      "UID SEARCH OR FLAGGED SEEN UID 3:5",
+      "SEARCH 2:4 SEEN",
+      "UID SEARCH UID 4:* NOT FLAGGED",
+      "SEARCH OLD",
+      "SEARCH NEW",
+      "SEARCH MODSEQ 1",
+      "SEARCH RETURN (MIN MAX COUNT ALL) SEEN",
+      "UID SEARCH RETURN (ALL) UNSEEN",
+      "SEARCH ALL",
+    ];
+    // A flag-only search reads the session's copy of the flags (the first one reads it); the same search with a
+    // SUBJECT every message matches goes to the store's SQL. Both must give the same answer.
+    const messages = ts.store.messages;
+    const storeSearch = messages.search.bind(messages);
+    let storeSearches = 0;
+    messages.search = (...args) => (storeSearches++, storeSearch(...args));
+    const answers: string[] = [];
+    for (const [i, q] of queries.entries()) {
+      const memory = (await c.expect("OK", `s${i} ${q}`)).text;
+      assert.equal(memory, (await c.expect("OK", `s${i} ${q} SUBJECT m`)).text, q);
+      answers.push(memory);
+    }
+    assert.deepEqual(answers.slice(0, 12), [
+      "* SEARCH 1 3 5",
+      "* SEARCH 1 4 6",
+      "* SEARCH 2 4",
+      "* SEARCH 2 4",
+      "* SEARCH 1 4 6",
+      "* SEARCH 2 4",
+      "* SEARCH 2",
+      "* SEARCH 3 4",
+      "* SEARCH 3",
+      "* SEARCH 4 5 6",
+      "* SEARCH 1 2 3 4 5",
+      "* SEARCH",
+    ]);
+    assert.match(answers[12]!, /^\* SEARCH 1 2 3 4 5 \(MODSEQ \d+\)$/);
+    assert.equal(answers[13], `* ESEARCH (TAG "s13") MIN 1 MAX 5 COUNT 3 ALL 1,3,5`);
+    assert.equal(answers[14], `* ESEARCH (TAG "s14") UID ALL 3,5`);
+    assert.equal(storeSearches, queries.length, "only the searches with SUBJECT went to the store");
+    // The copy follows this session's STORE and another session's change.
+    await c.expect("OK", "e1 STORE 2 +FLAGS.SILENT (\\Seen)");
+    assert.equal((await c.expect("OK", "e2 SEARCH UNSEEN")).text, "* SEARCH 4");
+    const other = await login(s);
+    await other.expect("OK", "o1 SELECT INBOX");
+    await other.expect("OK", "o2 UID STORE 5 +FLAGS.SILENT (\\Seen)");
+    other.close();
+    const after = await c.expect("OK", "e3 SEARCH UNSEEN");
+    assert.match(after.text, /^\* SEARCH$/m);
+    // MODSEQ too: SEARCH MODSEQ enabled CONDSTORE (RFC 7162 §3.1).
+    assert.match(after.text, /^\* 4 FETCH \(UID 5 FLAGS \(\$work \\Seen\) MODSEQ \(\d+\)\)$/m);
+    c.close();
+  });
+});
+
 storeTest(
   "imap: STORE (+/-FLAGS, .SILENT, UNCHANGEDSINCE → MODIFIED), COPY/MOVE (COPYUID), EXPUNGE, CLOSE",
   async (_t, ts) => {

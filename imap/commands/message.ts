@@ -179,12 +179,19 @@ export async function search(ctx: ImapContext, cmd: SearchCommand): Promise<void
   const usesModseq = searchUsesModseq(cmd.criteria);
   if (usesModseq) ctx.state.enabled.add("CONDSTORE");
   const criteria = toCriteria(ctx, cmd.criteria);
-  // Flags, UIDs and MODSEQs only, with the flags in memory: answered without a query.
-  const { uids: found, highestModseq } = sel.searchInMemory(criteria) ??
-    await ctx.o.store.messages.search(sel.mailbox.id, criteria);
-  // Only messages this session knows of (a message delivered meanwhile is reported by EXISTS first).
-  const known = found.filter((u) => sel.seqOf(u) > 0);
-  const numbers = cmd.uid ? known : known.map((u) => sel.seqOf(u));
+  // Flags, UIDs and MODSEQs only: answered from the session's flags, with the sequence numbers.
+  const inMemory = await sel.searchFlags(ctx.o.store, criteria);
+  let known: number[], numbers: number[], highestModseq: number;
+  if (inMemory) {
+    ({ uids: known, highestModseq } = inMemory);
+    numbers = cmd.uid ? known : inMemory.seqs;
+  } else {
+    const found = await ctx.o.store.messages.search(sel.mailbox.id, criteria);
+    highestModseq = found.highestModseq;
+    // Only messages this session knows of (a message delivered meanwhile is reported by EXISTS first).
+    known = found.uids.filter((u) => sel.seqOf(u) > 0);
+    numbers = cmd.uid ? known : known.map((u) => sel.seqOf(u));
+  }
   const returns = cmd.returns ?? (ctx.state.enabled.has("IMAP4REV2") ? ["ALL"] : null);
   const modseq = usesModseq && known.length ? highestModseq : undefined;
   if (returns === null) {

@@ -473,8 +473,7 @@ export function statusResponse(
 }
 
 /** `* SEARCH 2 3 6` (RFC 3501 §7.2.5, IMAP4rev1), with `(MODSEQ n)` when the search used MODSEQ (RFC 7162 §3.1.5). */
-export function searchResponse(numbers: Iterable<number>, highestModseq?: number): string {
-  const list = [...numbers];
+export function searchResponse(list: readonly number[], highestModseq?: number): string {
   let s = list.length ? `SEARCH ${list.join(" ")}` : "SEARCH";
   if (highestModseq !== undefined && list.length) s += ` (MODSEQ ${highestModseq})`;
   return untagged(s);

@@ -126,7 +126,8 @@ interface MetaRow {
   size: number;
   message_id: string | null;
   hash: string;
-  structure?: unknown;
+  /** The structure's JSON text: parsed here, its length is what the message cache charges for it. */
+  structure_json?: string;
   [key: string]: unknown;
 }
 
@@ -140,7 +141,7 @@ function toMeta(r: MetaRow): MessageMeta {
     messageId: r.message_id,
     hash: r.hash,
   };
-  if (r.structure !== undefined) m.structure = r.structure;
+  if (r.structure_json !== undefined) m.structure = JSON.parse(r.structure_json);
   if (r.data !== undefined) m.content = r.data as Uint8Array;
   return m;
 }
@@ -394,14 +395,16 @@ export class Messages {
       "m.uid, m.modseq, m.flags, m.internal_date, m.size, m.message_id, encode(m.blob_hash, 'hex') AS hash";
     const join = options.structure || options.content;
     const rows = await this.#db.query<MetaRow>(
-      `SELECT ${columns} ${options.structure ? ", b.structure" : ""} ${options.content ? ", b.data" : ""}
+      `SELECT ${columns} ${options.structure ? ", b.structure::text AS structure_json" : ""} ${
+        options.content ? ", b.data" : ""
+      }
          FROM messages m ${join ? "JOIN blobs b ON b.hash = m.blob_hash" : ""}
         WHERE m.mailbox_id = $1 AND ${where}${changed} ORDER BY m.uid`,
       params,
     );
     const metas = rows.map(toMeta);
     if (options.structure) {
-      for (const m of metas) {
+      metas.forEach((m, i) => {
         this.cache.set(mailboxId, {
           uid: m.uid,
           internalDate: m.internalDate,
@@ -410,8 +413,8 @@ export class Messages {
           hash: m.hash,
           structure: m.structure,
           ...(m.content ? { content: ownBytes(m.content) } : {}),
-        });
-      }
+        }, rows[i]!.structure_json!.length);
+      });
     }
     return metas;
   }

@@ -192,9 +192,9 @@ export class SelectedMailbox {
 
   /**
    * Known messages matching `criteria` when it only looks at flags, UIDs and MODSEQs: their UIDs and sequence
-   * numbers (ascending), from the session's copy of the flags (read now if need be: a client that searches flags
-   * polls them again). Null when the criterion needs more or the mailbox is too large to keep its flags: the store
-   * answers. Matches as the store's SQL does.
+   * numbers (ascending), from the session's copy of the flags, read now the first time as FETCH FLAGS does (clients
+   * search flags again and again: UNSEEN, DELETED). Null when the criterion needs more or the mailbox is too large
+   * to keep its flags: the store answers. Matches as the store's SQL does.
    */
   async searchFlags(
     store: Store,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parseMessage } from "../mail/parse.ts";
 import { holdTransaction, storeTest } from "../tests/harness.ts";
-import { ConflictError, NotFoundError, QuotaExceededError } from "./mod.ts";
+import { type Account, ConflictError, type Mailbox, NotFoundError, QuotaExceededError, type Store } from "./mod.ts";
 
 const PW = "correct horse battery";
 const msg = (subject: string, body = "hello world", extra = "") =>
@@ -10,12 +10,17 @@ const msg = (subject: string, body = "hello world", extra = "") =>
       `Message-ID: <${subject.replace(/\W/g, "")}@x>\r\n${extra}\r\n${body}\r\n`,
   );
 
+/** A domain, an account on it, and the account's INBOX. */
+async function accountInbox(store: Store): Promise<{ a: Account; inbox: Mailbox }> {
+  await store.domains.add("example.test");
+  const a = await store.accounts.create("a@example.test", PW);
+  return { a, inbox: (await store.mailboxes.get(a.id, "INBOX"))! };
+}
+
 storeTest(
   "imap ops: STORE adds, removes and sets flags; one that changes nothing moves no MODSEQ",
   async (_t, { store }) => {
-    await store.domains.add("example.test");
-    const a = await store.accounts.create("a@example.test", PW);
-    const inbox = (await store.mailboxes.get(a.id, "INBOX"))!;
+    const { inbox } = await accountInbox(store);
     for (const s of ["one", "two"]) {
       const raw = msg(s);
       await store.messages.append(inbox.id, { raw, parsed: parseMessage(raw), flags: ["\\Seen"] });
@@ -60,9 +65,7 @@ storeTest(
 storeTest(
   "imap ops: STORE on 1 to 8 UIDs (scalars) and on more (an array) changes exactly those",
   async (_t, { store }) => {
-    await store.domains.add("example.test");
-    const a = await store.accounts.create("a@example.test", PW);
-    const inbox = (await store.mailboxes.get(a.id, "INBOX"))!;
+    const { inbox } = await accountInbox(store);
     for (let i = 1; i <= 20; i++) {
       const raw = msg(`m${i}`);
       await store.messages.append(inbox.id, { raw, parsed: parseMessage(raw), flags: [] });
@@ -92,9 +95,7 @@ storeTest(
   async (_t, ts) => {
     if (ts.driver === "pglite") return;
     const { store } = ts;
-    await store.domains.add("example.test");
-    const a = await store.accounts.create("a@example.test", PW);
-    const inbox = (await store.mailboxes.get(a.id, "INBOX"))!;
+    const { inbox } = await accountInbox(store);
     const raw = msg("race");
     const { uid } = await store.messages.append(inbox.id, { raw, parsed: parseMessage(raw), flags: [] });
     const seen = (await store.mailboxes.byId(inbox.id))!.highestModseq;
@@ -123,9 +124,7 @@ storeTest(
 );
 
 storeTest("imap ops: append, flags with UNCHANGEDSINCE, search, expunge, copy and move", async (_t, { store }) => {
-  await store.domains.add("example.test");
-  const a = await store.accounts.create("a@example.test", PW);
-  const inbox = (await store.mailboxes.get(a.id, "INBOX"))!;
+  const { a, inbox } = await accountInbox(store);
   const uids: number[] = [];
   for (const [i, s] of ["Lunch plans", "Invoice 42", "Grüße aus Köln"].entries()) {
     const raw = msg(s, i === 2 ? "schöne Grüße" : "hello world");
@@ -261,9 +260,7 @@ storeTest("imap ops: create with parents, rename with children, INBOX rename, de
 storeTest(
   "deliver: a target mailbox deleted meanwhile fails the whole delivery; nothing is half-stored",
   async (_t, { store }) => {
-    await store.domains.add("example.test");
-    const a = await store.accounts.create("a@example.test", PW);
-    const inbox = (await store.mailboxes.get(a.id, "INBOX"))!;
+    const { a, inbox } = await accountInbox(store);
     const gone = await store.mailboxes.create(a.id, "Temp");
     await store.mailboxes.remove(a.id, "Temp");
     const raw = msg("Twice?");
@@ -295,9 +292,7 @@ storeTest(
 );
 
 storeTest("search: a gappy UID set of 40,000 ranges stays one parameter", async (_t, { store }) => {
-  await store.domains.add("example.test");
-  const a = await store.accounts.create("a@example.test", PW);
-  const inbox = (await store.mailboxes.get(a.id, "INBOX"))!;
+  const { a, inbox } = await accountInbox(store);
   for (let i = 0; i < 3; i++) {
     const raw = msg(`m${i}`);
     await store.messages.deliver({ raw, parsed: parseMessage(raw), targets: [{ mailboxId: inbox.id }] });

@@ -402,9 +402,9 @@ export class Messages {
         WHERE m.mailbox_id = $1 AND ${where}${changed} ORDER BY m.uid`,
       params,
     );
-    const metas = rows.map(toMeta);
-    if (options.structure) {
-      metas.forEach((m, i) => {
+    return rows.map((r) => {
+      const m = toMeta(r);
+      if (r.structure_json !== undefined) {
         this.cache.set(mailboxId, {
           uid: m.uid,
           internalDate: m.internalDate,
@@ -413,10 +413,10 @@ export class Messages {
           hash: m.hash,
           structure: m.structure,
           ...(m.content ? { content: ownBytes(m.content) } : {}),
-        }, rows[i]!.structure_json!.length);
-      });
-    }
-    return metas;
+        }, r.structure_json.length);
+      }
+      return m;
+    });
   }
 
   /**

@@ -12,6 +12,9 @@ const parsed = (messageId: string | null = null): ParsedContent => ({
   messageId,
 });
 const bytes = (s: string) => new TextEncoder().encode(s);
+/** Delivers `text` into one mailbox; where it landed. */
+const deliverTo = async (store: Store, mailboxId: number, text: string) =>
+  (await store.messages.deliver({ raw: bytes(text), parsed: parsed(), targets: [{ mailboxId }] }))[0]!;
 
 /** Rows whose kept counters (blob references, mailbox counts and sizes, account usage) differ from the rows. */
 async function countersWrong(store: Store): Promise<number> {
@@ -269,7 +272,7 @@ storeTest("a second store on the same database sees the first one's notification
     const inbox = (await store.mailboxes.inboxes([a.id])).get(a.id)!;
     const heard = Promise.withResolvers<number>();
     await other.changes.subscribe((c) => heard.resolve(c.mailboxId));
-    await store.messages.deliver({ raw: bytes("x\r\n"), parsed: parsed(), targets: [{ mailboxId: inbox }] });
+    await deliverTo(store, inbox, "x\r\n");
     assert.equal(await heard.promise, inbox);
   } finally {
     await other.close();
@@ -292,30 +295,22 @@ storeTest(
     try {
       const local: number[] = [];
       await store.changes.subscribe((c) => local.push(c.modseq));
-      const [first] = await store.messages.deliver({
-        raw: bytes("x\r\n"),
-        parsed: parsed(),
-        targets: [{ mailboxId: inbox }],
-      });
-      const flagged = await store.messages.storeFlags(inbox, [first!.uid], "add", ["\\Deleted"]);
+      const first = await deliverTo(store, inbox, "x\r\n");
+      const flagged = await store.messages.storeFlags(inbox, [first.uid], "add", ["\\Deleted"]);
       const expunged = await store.messages.expunge(inbox);
       await settle();
       assert.deepEqual(notified, [], "no NOTIFY without another instance");
-      assert.deepEqual(local, [first!.modseq, flagged.updated[0]!.modseq, expunged.modseq], "heard in-process");
+      assert.deepEqual(local, [first.modseq, flagged.updated[0]!.modseq, expunged.modseq], "heard in-process");
 
       const other = await Store.open({ location: { url: ts.url! } });
       const heard: number[] = [];
       try {
         await other.changes.subscribe((c) => heard.push(c.modseq));
-        const [second] = await store.messages.deliver({
-          raw: bytes("y\r\n"),
-          parsed: parsed(),
-          targets: [{ mailboxId: inbox }],
-        });
-        const seen = await store.messages.storeFlags(inbox, [second!.uid], "add", ["\\Seen"]);
+        const second = await deliverTo(store, inbox, "y\r\n");
+        const seen = await store.messages.storeFlags(inbox, [second.uid], "add", ["\\Seen"]);
         await settle();
-        assert.deepEqual(heard, [second!.modseq, seen.updated[0]!.modseq]);
-        assert.deepEqual(notified, [`${inbox}:${second!.modseq}`, `${inbox}:${seen.updated[0]!.modseq}`]);
+        assert.deepEqual(heard, [second.modseq, seen.updated[0]!.modseq]);
+        assert.deepEqual(notified, [`${inbox}:${second.modseq}`, `${inbox}:${seen.updated[0]!.modseq}`]);
       } finally {
         await other.close();
       }

@@ -5,7 +5,7 @@
  * VANISHED, FETCH FLAGS). Expunges are held back while a command that must not see them runs (RFC 9051 §7.5.2:
  * no EXPUNGE during FETCH, STORE or SEARCH), so sequence numbers stay consistent.
  */
-import type { FlagState, Mailbox, SearchCriteria, Store } from "../store/mod.ts";
+import { canonicalName, type FlagState, type Mailbox, type SearchCriteria, type Store } from "../store/mod.ts";
 import { existsResponse, expungeResponse, flagList, vanishedResponse } from "./protocol/mod.ts";
 
 /** MODSEQs remembered between two catch-ups; beyond this, changes are reported again (harmless, RFC 9051 §7.5.2). */
@@ -79,12 +79,21 @@ export class SelectedMailbox {
     }
     this.readOnly = readOnly;
     this.#onChange = undefined;
-    if (this.dirty || box.highestModseq !== this.modseq) {
+    if (this.dirty || box.highestModseq > this.modseq) {
       // The responses of this catch-up are not sent: the SELECT's own describe the new state.
       await this.sync(store, { allowExpunge: true, qresync: false, condstore: false, force: true });
     } else (this as { mailbox: Mailbox }).mailbox = box;
     this.#reported.clear();
     return true;
+  }
+
+  /**
+   * This mailbox as the session knows it, when `name` names it and nothing announced since could have changed it (a
+   * change, a rename, a deletion: `dirty`): a SELECT of the mailbox already selected then needs no query. Another
+   * instance's changes count from when their notification arrives, as for every other command.
+   */
+  known(name: string): Mailbox | null {
+    return this.#stopWatching && !this.dirty && canonicalName(name) === this.mailbox.name ? this.mailbox : null;
   }
 
   /**

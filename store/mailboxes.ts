@@ -233,7 +233,8 @@ export class Mailboxes {
       await this.#messages.copy(source.id, await this.#messages.uids(source.id), target.id, { move: true });
       return;
     }
-    await this.#db.transaction(async (tx) => {
+    const instance = this.#messages.changes.instance;
+    const renamed = await this.#db.transaction(async (tx) => {
       await tx.query("SELECT id FROM accounts WHERE id = $1 FOR UPDATE", [accountId]);
       const [box] = await tx.query<{ id: number }>("SELECT id FROM mailboxes WHERE account_id = $1 AND name = $2", [
         accountId,
@@ -247,13 +248,19 @@ export class Mailboxes {
       ]);
       if (clash.length) throw new ConflictError(`Mailbox "${to}" already exists`);
       const parentId = await ensureParents(tx, accountId, to);
-      await tx.query(
+      const rows = await tx.query<{ id: number }>(
         `UPDATE mailboxes SET name = $3 || substr(name, length($2) + 1)
-          WHERE account_id = $1 AND (name = $2 OR substr(name, 1, length($2) + 1) = $2 || '${SEPARATOR}')`,
+          WHERE account_id = $1 AND (name = $2 OR substr(name, 1, length($2) + 1) = $2 || '${SEPARATOR}')
+          RETURNING id`,
         [accountId, from, to],
       );
       await tx.query("UPDATE mailboxes SET parent_id = $2 WHERE id = $1", [box.id, parentId]);
+      // Sessions with one of them selected read its new name (a re-SELECT by the old name must not find it).
+      const changes: [number, number][] = rows.map((r) => [r.id, 0]);
+      await notifyChanges(tx, instance, changes);
+      return changes;
     });
+    this.#messages.changes.committed(renamed);
   }
 
   /** SUBSCRIBE / UNSUBSCRIBE. */

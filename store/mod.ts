@@ -26,7 +26,7 @@ export type { MailboxChanged } from "./changes.ts";
 export type { DkimKey } from "./dkim.ts";
 export type { Domain } from "./domains.ts";
 export type { Mailbox, MailboxStatus } from "./mailboxes.ts";
-export { SEPARATOR } from "./mailboxes.ts";
+export { canonicalName, SEPARATOR } from "./mailboxes.ts";
 export type { SearchCriteria } from "./search.ts";
 export type { AttemptResult, ClaimedRecipient, DeliveryLogEntry, QueuedRecipient } from "./queue.ts";
 export { hex } from "./queue.ts";

@@ -1523,6 +1523,57 @@ storeTest(
   },
 );
 
+storeTest(
+  "imap: a re-SELECT with nothing announced asks no query; a rename or another session's change makes it ask",
+  async (_t, ts) => {
+    await withImap(ts, async (s) => {
+      for (const i of [1, 2]) await appendRaw(ts, s.ids.alice, "INBOX", message({ subject: `m${i}` }));
+      const lookups = ts.store.mailboxes.get;
+      let asked = 0;
+      ts.store.mailboxes.get = (...args) => (asked++, lookups.apply(ts.store.mailboxes, args));
+      try {
+        const a = await login(s);
+        const b = await login(s);
+        const first = await a.expect("OK", "a1 SELECT INBOX (CONDSTORE)");
+        const highest = Number(/HIGHESTMODSEQ (\d+)/.exec(first.text)?.[1]);
+        // The session's own changes: a flag (its MODSEQ), an APPEND (EXISTS and UIDNEXT).
+        const stored = await a.expect("OK", "a2 STORE 1 +FLAGS (\\Flagged)");
+        const modseq = Number(/MODSEQ \((\d+)\)/.exec(stored.text)?.[1]);
+        assert.ok(modseq > highest, stored.text);
+        const extra = message({ subject: "m3" });
+        await a.expect("OK", `a3 APPEND INBOX {${extra.length}+}\r\n${extra}`);
+        asked = 0;
+        const again = await a.expect("OK", "a4 SELECT inbox");
+        assert.equal(asked, 0, "no lookup of the mailbox");
+        assert.match(again.text, /^\* 3 EXISTS$/m);
+        assert.match(again.text, /\[UIDNEXT 4\]/);
+        assert.match(again.text, new RegExp(`\\[HIGHESTMODSEQ ${modseq + 1}\\]`), "above the APPEND's MODSEQ");
+        // Another session's change is announced: the next re-SELECT reads the mailbox and sees it.
+        await b.expect("OK", "b1 SELECT INBOX");
+        await b.expect("OK", "b2 STORE 2 +FLAGS.SILENT (\\Deleted)");
+        await b.expect("OK", "b3 EXPUNGE");
+        asked = 0;
+        const after = await a.expect("OK", "a5 SELECT INBOX");
+        assert.equal(asked, 1, "the mailbox read again");
+        assert.match(after.text, /^\* 2 EXISTS$/m);
+        // A renamed mailbox is not found by its old name, even by the session that had it selected.
+        await b.expect("OK", "b4 CREATE Work");
+        await a.expect("OK", "a6 SELECT Work");
+        await b.expect("OK", "b5 RENAME Work Play");
+        await a.expect("NO", "a7 SELECT Work").then((r) => assert.match(r.tagged, /\[NONEXISTENT\]/));
+        await a.expect("OK", "a8 SELECT Play");
+        asked = 0;
+        await a.expect("OK", "a9 EXAMINE Play");
+        assert.equal(asked, 0, "no lookup once the session knows the new name");
+        a.close();
+        b.close();
+      } finally {
+        ts.store.mailboxes.get = lookups;
+      }
+    });
+  },
+);
+
 /** Prepares a store for server processes: the domain and alice, then closes it. */
 async function prepareStore(options: StoreOptions): Promise<void> {
   const store = await Store.open(options);

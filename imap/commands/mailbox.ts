@@ -58,7 +58,7 @@ export async function select(ctx: ImapContext, cmd: SelectCommand): Promise<Hand
     }
     if (cmd.qresync && !ctx.state.enabled.has("QRESYNC")) throw imapError("QRESYNC_NOT_ENABLED");
     if (cmd.condstore) ctx.state.enabled.add("CONDSTORE");
-    const box = await mailboxByName(ctx, cmd.mailbox);
+    const box = previous?.known(cmd.mailbox) ?? await mailboxByName(ctx, cmd.mailbox);
     if (previous && await previous.reselect(ctx.o.store, box, readOnly)) sel = previous;
     else sel = await SelectedMailbox.open(ctx.o.store, box, readOnly);
   } finally {
@@ -90,7 +90,8 @@ async function describeSelected(
       code: "UIDNEXT",
       value: Math.max(m.uidNext, (sel.uids.at(-1) ?? 0) + 1),
     }),
-    untaggedStatus("OK", "Highest", { code: "HIGHESTMODSEQ", value: m.highestModseq }),
+    // The session's own changes since the mailbox was read are above what it says.
+    untaggedStatus("OK", "Highest", { code: "HIGHESTMODSEQ", value: Math.max(m.highestModseq, sel.modseq) }),
   );
   await ctx.write(lines.join(""));
   // RFC 7162 §3.2.5: QRESYNC — what vanished and what changed since the client's last known state.

@@ -292,7 +292,7 @@ storeTest(
 );
 
 storeTest("search: a gappy UID set of 40,000 ranges stays one parameter", async (_t, { store }) => {
-  const { a, inbox } = await accountInbox(store);
+  const { inbox } = await accountInbox(store);
   for (let i = 0; i < 3; i++) {
     const raw = msg(`m${i}`);
     await store.messages.deliver({ raw, parsed: parseMessage(raw), targets: [{ mailboxId: inbox.id }] });

@@ -8,10 +8,16 @@
 import { canonicalName, type FlagState, type Mailbox, type SearchCriteria, type Store } from "../store/mod.ts";
 import { existsResponse, expungeResponse, flagList, vanishedResponse } from "./protocol/mod.ts";
 
+/** Distinct sets of flags a session keeps shared (`#intern`); past this, it starts again. */
+const MAX_FLAG_SETS = 1000;
+
 /** MODSEQs remembered between two catch-ups; beyond this, changes are reported again (harmless, RFC 9051 §7.5.2). */
 const MAX_REPORTED = 1000;
 
-/** Mailboxes up to this size keep their flags in the session once read (FETCH FLAGS, a flag SEARCH): ≈ 100 B each. */
+/**
+ * Mailboxes up to this size keep their flags in the session once read (FETCH FLAGS, a flag SEARCH): ≈ 16 B each,
+ * the arrays of flags shared (`#intern`).
+ */
 const FLAGS_CACHE_MAX = 20_000;
 
 /** One selected (or examined) mailbox. */
@@ -32,11 +38,17 @@ export class SelectedMailbox {
   /** MODSEQs above `modseq` whose flag changes the client already has (its own, or reported by a partial catch-up). */
   readonly #reported = new Set<number>();
   /**
-   * Flags and MODSEQ of every message this session knows, once read (null before): FETCH (UID FLAGS) and SEARCH on
-   * flags are answered from it without a query. Kept current by the catch-up (which reads every change above
-   * `modseq` anyway) and by this session's own STORE, APPEND and EXPUNGE.
+   * Flags of every message this session knows, by sequence number − 1 like `uids`, once read (null before); null
+   * for a message gone from the store whose EXPUNGE is held back. FETCH (UID FLAGS) and SEARCH on flags are answered
+   * from it without a query. Kept current by the catch-up (which reads every change above `modseq` anyway) and by
+   * this session's own STORE, APPEND and EXPUNGE. Arrays in sequence order, not a map of objects: a SEARCH walks
+   * them, and objects scattered over the heap made that walk slow (cache misses, 10× the time of a fresh copy).
    */
-  #flags: Map<number, FlagState> | null = null;
+  #flags: (readonly string[] | null)[] | null = null;
+  /** The MODSEQ of each message, like `#flags`. */
+  #modseqs: number[] = [];
+  /** One array per distinct set of flags, so that the messages share them. */
+  readonly #sets = new Map<string, readonly string[]>();
 
   private constructor(mailbox: Mailbox, readOnly: boolean, uids: number[]) {
     this.mailbox = mailbox;
@@ -144,7 +156,10 @@ export class SelectedMailbox {
       return null;
     }
     this.uids.push(uid);
-    this.#flags?.set(uid, { uid, flags, modseq });
+    if (this.#flags) {
+      this.#flags.push(this.#intern(flags));
+      this.#modseqs.push(modseq);
+    }
     this.modseq = modseq;
     return existsResponse(this.uids.length);
   }
@@ -154,33 +169,49 @@ export class SelectedMailbox {
    * time. Null when the mailbox is too large to keep them: the caller asks the store.
    */
   async flagsOf(store: Store, uids: readonly number[]): Promise<FlagState[] | null> {
-    const flags = await this.#loadFlags(store);
-    if (!flags) return null;
-    const out: FlagState[] = [];
-    for (const uid of uids) {
-      const f = flags.get(uid);
-      if (f) out.push(f);
-    }
-    return out;
+    if (!await this.#loadFlags(store)) return null;
+    return this.#collect(uids, false);
   }
 
-  /** The session's copy of the flags, read the first time; null when the mailbox is too large to keep them. */
-  async #loadFlags(store: Store): Promise<Map<number, FlagState> | null> {
-    if (!this.#flags) {
-      if (this.uids.length > FLAGS_CACHE_MAX) return null;
-      this.#flags = new Map((await store.messages.flags(this.mailbox.id)).map((f) => [f.uid, f]));
+  /** Reads the session's copy of the flags the first time; false when the mailbox is too large to keep them. */
+  async #loadFlags(store: Store): Promise<boolean> {
+    if (this.#flags) return true;
+    if (this.uids.length > FLAGS_CACHE_MAX) return false;
+    const rows = await store.messages.flags(this.mailbox.id);
+    // Both ascending: the store's rows of the messages this session knows (newer ones come with the catch-up).
+    const flags: (readonly string[] | null)[] = [];
+    const modseqs: number[] = [];
+    let j = 0;
+    for (const uid of this.uids) {
+      while (j < rows.length && rows[j]!.uid < uid) j++;
+      const row = rows[j]?.uid === uid ? rows[j]! : null;
+      flags.push(row && this.#intern(row.flags));
+      modseqs.push(row?.modseq ?? 0);
     }
-    return this.#flags;
+    this.#flags = flags;
+    this.#modseqs = modseqs;
+    return true;
   }
 
   /** The flags of `uids` from the session's copy when it has read them already; null otherwise (never reads). */
   knownFlagsOf(uids: readonly number[]): FlagState[] | null {
-    if (!this.#flags) return null;
+    return this.#flags && this.#collect(uids, true);
+  }
+
+  /**
+   * The flags of `uids` (ascending) from the session's copy, which is read: the ones it has, or (`all`) null unless
+   * it has every one.
+   */
+  #collect(uids: readonly number[], all: boolean): FlagState[] | null {
+    const flags = this.#flags!;
     const out: FlagState[] = [];
+    // Ascending both: one binary search, then a walk.
+    let i = uids.length ? Math.max(this.seqOf(uids[0]!) - 1, 0) : 0;
     for (const uid of uids) {
-      const f = this.#flags.get(uid);
-      if (!f) return null;
-      out.push(f);
+      while (i < this.uids.length && this.uids[i]! < uid) i++;
+      const f = this.uids[i] === uid ? flags[i] : null;
+      if (f) out.push({ uid, flags: f as string[], modseq: this.#modseqs[i]! });
+      else if (all) return null;
     }
     return out;
   }
@@ -188,15 +219,38 @@ export class SelectedMailbox {
   /** Records flags this session changed (STORE, FETCH setting \Seen). */
   noteFlags(updated: readonly FlagState[]): void {
     if (!this.#flags) return;
-    for (const u of updated) this.#flags.set(u.uid, { uid: u.uid, flags: u.flags, modseq: u.modseq });
+    for (const u of updated) this.#setFlags(this.seqOf(u.uid), u.flags, u.modseq);
+  }
+
+  /** Sets the flags of sequence number `seq` (0: not known, nothing to do). */
+  #setFlags(seq: number, flags: readonly string[], modseq: number): void {
+    if (!this.#flags || !seq) return;
+    this.#flags[seq - 1] = this.#intern(flags);
+    this.#modseqs[seq - 1] = modseq;
+  }
+
+  /** The shared array equal to `flags` (which are in the store's order: sorted). */
+  #intern(flags: readonly string[]): readonly string[] {
+    const key = flags.join(" ");
+    let shared = this.#sets.get(key);
+    if (!shared) {
+      if (this.#sets.size >= MAX_FLAG_SETS) this.#sets.clear();
+      shared = Object.freeze([...flags]);
+      this.#sets.set(key, shared);
+    }
+    return shared;
   }
 
   /** Forgets expunged messages (sequence numbers and flags). */
   forget(uids: readonly number[]): void {
     if (!uids.length) return;
     const drop = new Set(uids);
-    this.uids = this.uids.filter((u) => !drop.has(u));
-    if (this.#flags) { for (const u of uids) this.#flags.delete(u); }
+    const keep = this.uids.map((u) => !drop.has(u));
+    this.uids = this.uids.filter((_, i) => keep[i]);
+    if (this.#flags) {
+      this.#flags = this.#flags.filter((_, i) => keep[i]);
+      this.#modseqs = this.#modseqs.filter((_, i) => keep[i]);
+    }
   }
 
   /**
@@ -210,14 +264,20 @@ export class SelectedMailbox {
     criteria: SearchCriteria,
   ): Promise<{ uids: number[]; seqs: number[]; highestModseq: number } | null> {
     const test = matcher(criteria);
-    const flags = test && await this.#loadFlags(store);
-    if (!test || !flags) return null;
+    if (!test || !await this.#loadFlags(store)) return null;
+    const flags = this.#flags!, modseqs = this.#modseqs;
     const uids: number[] = [];
     const seqs: number[] = [];
     let highestModseq = 0;
+    // One object the test looks at, refilled per message.
+    const f: FlagState = { uid: 0, flags: [], modseq: 0 };
     for (let i = 0; i < this.uids.length; i++) {
-      const f = flags.get(this.uids[i]!);
-      if (!f || !test(f)) continue;
+      const set = flags[i];
+      if (!set) continue;
+      f.uid = this.uids[i]!;
+      f.flags = set as string[];
+      f.modseq = modseqs[i]!;
+      if (!test(f)) continue;
       uids.push(f.uid);
       seqs.push(i + 1);
       if (f.modseq > highestModseq) highestModseq = f.modseq;
@@ -267,7 +327,7 @@ export class SelectedMailbox {
     const expunged = await store.messages.expungedSince(this.mailbox.id, since);
     const gone = expunged.filter((u) => this.seqOf(u) > 0);
     // Gone from the store: no flags to return any more, even while its EXPUNGE is held back (as a query would).
-    if (this.#flags) { for (const u of gone) this.#flags.delete(u); }
+    if (this.#flags) { for (const u of gone) this.#flags[this.seqOf(u) - 1] = null; }
     if (gone.length) {
       if (options.allowExpunge) {
         if (options.qresync) out.push(vanishedResponse(gone, false));
@@ -283,10 +343,15 @@ export class SelectedMailbox {
     const changed = await store.messages.flags(this.mailbox.id, since);
     const added: number[] = [];
     for (const m of changed) {
-      this.#flags?.set(m.uid, m);
-      if (m.uid > last) added.push(m.uid);
-      else {
+      if (m.uid > last) {
+        added.push(m.uid);
+        if (this.#flags) {
+          this.#flags.push(this.#intern(m.flags));
+          this.#modseqs.push(m.modseq);
+        }
+      } else {
         const seq = this.seqOf(m.uid);
+        this.#setFlags(seq, m.flags, m.modseq);
         if (!seq || this.#reported.has(m.modseq)) continue;
         const modseq = options.condstore ? ` MODSEQ (${m.modseq})` : "";
         out.push(`* ${seq} FETCH (UID ${m.uid} FLAGS ${flagList(m.flags)}${modseq})\r\n`);

@@ -10,6 +10,7 @@ import { postgresUnavailableReason, startCluster } from "./harness.ts";
 const TOOLS: Record<string, string> = {
   "/usr/lib/postgresql": "postgresql",
   swaks: "swaks",
+  "perl:Net::SSLeay": "libnet-ssleay-perl", // swaks's TLS (a Recommends of swaks, not installed with it here)
   openssl: "openssl",
   mbsync: "isync",
   offlineimap: "offlineimap3",
@@ -20,6 +21,14 @@ const TOOLS: Record<string, string> = {
 };
 
 function present(tool: string): boolean {
+  if (tool.startsWith("perl:")) {
+    const args = [`-M${tool.slice(5)}`, "-e", "1"];
+    try {
+      return new Deno.Command("perl", { args, stdout: "null", stderr: "null" }).outputSync().success;
+    } catch {
+      return false;
+    }
+  }
   if (tool.startsWith("/")) {
     try {
       Deno.statSync(tool);

@@ -199,19 +199,19 @@ export class SelectedMailbox {
   }
 
   /**
-   * The flags of `uids` (ascending) from the session's copy, which is read: the ones it has, or (`all`) null unless
-   * it has every one.
+   * The flags of `uids` from the session's copy, which is read: the ones it has, or (`all`) null unless it has every
+   * one.
    */
   #collect(uids: readonly number[], all: boolean): FlagState[] | null {
     const flags = this.#flags!;
     const out: FlagState[] = [];
-    // Ascending both: one binary search, then a walk.
-    let i = uids.length ? Math.max(this.seqOf(uids[0]!) - 1, 0) : 0;
+    let i = 0; // where the next UID is when they follow each other (a window): no search then
     for (const uid of uids) {
-      while (i < this.uids.length && this.uids[i]! < uid) i++;
-      const f = this.uids[i] === uid ? flags[i] : null;
+      if (this.uids[i] !== uid) i = this.seqOf(uid) - 1;
+      const f = i >= 0 ? flags[i] : null;
       if (f) out.push({ uid, flags: f as string[], modseq: this.#modseqs[i]! });
       else if (all) return null;
+      i = Math.max(i + 1, 0);
     }
     return out;
   }

@@ -190,7 +190,8 @@ Deno.test({
         const list = await waitForCli(a, ["queue", "list"], /queued@c\.test/);
         const id = /^(\d+)\s.*queued@c\.test/m.exec(list)?.[1];
         assert.ok(id, list);
-        assert.match(await cli(a, ["queue", "retry", id]), /1 queue entry will be tried now/);
+        // A delivery attempt in flight holds the entry (its lease) until it fails: retry skips it until then.
+        assert.match(await waitForCli(a, ["queue", "retry", id], /1 queue entry/), /1 queue entry will be tried now/);
         assert.match(await cli(a, ["queue", "delete", id]), /Deleted 1 queue entry/);
         assert.doesNotMatch(await cli(a, ["queue", "list"]), /queued@c\.test/);
       });

@@ -156,10 +156,7 @@ export class SelectedMailbox {
       return null;
     }
     this.uids.push(uid);
-    if (this.#flags) {
-      this.#flags.push(this.#intern(flags));
-      this.#modseqs.push(modseq);
-    }
+    this.#pushFlags(flags, modseq);
     this.modseq = modseq;
     return existsResponse(this.uids.length);
   }
@@ -227,6 +224,13 @@ export class SelectedMailbox {
     if (!this.#flags || !seq) return;
     this.#flags[seq - 1] = this.#intern(flags);
     this.#modseqs[seq - 1] = modseq;
+  }
+
+  /** Adds the flags of a message that comes after every known one (its UID is pushed to `uids` too). */
+  #pushFlags(flags: readonly string[], modseq: number): void {
+    if (!this.#flags) return;
+    this.#flags.push(this.#intern(flags));
+    this.#modseqs.push(modseq);
   }
 
   /** The shared array equal to `flags` (which are in the store's order: sorted). */
@@ -345,10 +349,7 @@ export class SelectedMailbox {
     for (const m of changed) {
       if (m.uid > last) {
         added.push(m.uid);
-        if (this.#flags) {
-          this.#flags.push(this.#intern(m.flags));
-          this.#modseqs.push(m.modseq);
-        }
+        this.#pushFlags(m.flags, m.modseq);
       } else {
         const seq = this.seqOf(m.uid);
         this.#setFlags(seq, m.flags, m.modseq);
